@@ -1,0 +1,136 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { ConfigError } from '../shared/errors.js';
+import { MAX_BODY_BYTES } from '../shared/http/event.js';
+import type { HttpResult } from '../shared/http/middleware.js';
+
+/**
+ * `npm start`: the Lambda handlers served over plain HTTP. Each request becomes an API Gateway
+ * HTTP API (payload 2.0) event, so the local server runs exactly the code that runs on Lambda.
+ */
+
+type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult>;
+
+async function main(): Promise<void> {
+  let routes: Record<string, Handler>;
+  let container;
+  try {
+    const [{ defaultContainer }, auth, acl, health] = await Promise.all([
+      import('../shared/container.js'),
+      import('../functions/auth.js'),
+      import('../functions/acl.js'),
+      import('../functions/health.js'),
+    ]);
+    container = defaultContainer();
+    routes = { '/mqtt/auth': auth.handler as Handler, '/mqtt/acl': acl.handler as Handler, '/health': health.handler as Handler };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const { log, settings } = container;
+  const started = Date.now();
+  // Open the database before accepting requests (PGlite is created and seeded on its first run).
+  try {
+    await (await container.store()).query('SELECT 1', []);
+  } catch (err) {
+    if (settings.database.engine === 'pglite') throw err;
+    log.warn({ problem: err instanceof Error ? err.message : String(err) }, 'database not reachable yet; answering by the failure policies until it is');
+  }
+
+  const server = createServer((req, res) => {
+    void serve(routes, req, res).catch((err: unknown) => {
+      log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'local server error');
+      if (!res.headersSent) send(res, { statusCode: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"internal error"}' });
+    });
+  });
+  server.listen(settings.port, () => {
+    const where = settings.database.engine === 'pglite' ? `embedded PGlite in ${settings.database.dataDir}` : settings.database.engine;
+    log.info({ port: settings.port, database: settings.database.engine, ms: Date.now() - started }, `listening on http://localhost:${settings.port} (${where})`);
+  });
+
+  const stop = (): void => {
+    server.close();
+    void container.close().finally(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+async function serve(routes: Record<string, Handler>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const handler = routes[url.pathname];
+  if (!handler) return send(res, { statusCode: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: `no route ${url.pathname}` }) });
+  const method = req.method ?? 'GET';
+  const allowed = url.pathname === '/health' ? ['GET'] : ['GET', 'POST'];
+  if (!allowed.includes(method)) {
+    return send(res, { statusCode: 405, headers: { 'content-type': 'application/json', allow: allowed.join(', ') }, body: JSON.stringify({ error: `method ${method} not allowed` }) });
+  }
+  const body = await readBody(req);
+  if (body === undefined) return send(res, { statusCode: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: `body is larger than ${MAX_BODY_BYTES / 1024} KiB` }) });
+
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+  const now = Date.now();
+  const event: APIGatewayProxyEventV2 = {
+    version: '2.0',
+    routeKey: `${method} ${url.pathname}`,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: 'localhost',
+      domainPrefix: 'localhost',
+      http: { method, path: url.pathname, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '', userAgent: headers['user-agent'] ?? '' },
+      requestId: randomUUID(),
+      routeKey: `${method} ${url.pathname}`,
+      stage: '$default',
+      time: new Date(now).toISOString(),
+      timeEpoch: now,
+    },
+    ...(body.length > 0 ? { body: body.toString('base64') } : {}),
+    isBase64Encoded: body.length > 0,
+  };
+  send(res, await handler(event, localContext()));
+}
+
+/** The request body, or undefined when it is over the size limit. */
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function send(res: ServerResponse, result: HttpResult): void {
+  res.writeHead(result.statusCode, Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)])));
+  res.end(result.body);
+}
+
+function localContext(): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'local',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:local',
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: 'local',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => 5000,
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+void main();

@@ -1,0 +1,50 @@
+import { BackendError } from './errors.js';
+import { verifyPassword, type HashConfig } from './hash.js';
+import type { Logger } from './log.js';
+import type { SqlStore } from './db/port.js';
+import { toBool } from './superuser.js';
+import type { SqlTemplate } from './template.js';
+import type { AuthnRequest, AuthnResult } from './types.js';
+
+export interface AuthnDeps {
+  readonly store: SqlStore;
+  readonly query: SqlTemplate;
+  readonly hash: HashConfig;
+  readonly onBackendFailure: 'ignore' | 'deny';
+  readonly log: Logger;
+}
+
+/** A decision plus why, for the log line; the reason never contains a secret. */
+export type AuthnOutcome = AuthnResult & { readonly reason: string };
+
+/**
+ * EMQX 5's SQL authenticator: no row → ignore; first row's `password_hash` (else `password`),
+ * `salt` (NULL → '') and `is_superuser`; wrong password → deny. A backend failure answers the
+ * operator's policy; nothing but a verified password ever answers allow.
+ */
+export async function authenticate(deps: AuthnDeps, req: AuthnRequest): Promise<AuthnOutcome> {
+  let rows;
+  try {
+    rows = await deps.store.query(deps.query.text, deps.query.bind(req));
+  } catch (err) {
+    if (!(err instanceof BackendError)) throw err;
+    deps.log.warn({ clientid: req.clientid, problem: err.message, policy: deps.onBackendFailure }, 'authentication backend failure');
+    return { result: deps.onBackendFailure, reason: `backend failure: ${err.message}` };
+  }
+  const row = rows[0];
+  if (row === undefined) return { result: 'ignore', reason: 'no such user' };
+  const stored = 'password_hash' in row ? row['password_hash'] : row['password'];
+  if (typeof stored !== 'string' && !Buffer.isBuffer(stored)) {
+    deps.log.warn({ clientid: req.clientid }, 'authentication query returned no password_hash or password column: denied');
+    return { result: 'deny', reason: 'query returned no password_hash (or password) text column' };
+  }
+  const salt = row['salt'];
+  const saltText = typeof salt === 'string' ? salt : Buffer.isBuffer(salt) ? salt.toString('utf8') : '';
+  const check = await verifyPassword(deps.hash, req.password ?? '', stored.toString(), saltText);
+  if ('malformed' in check) {
+    deps.log.warn({ clientid: req.clientid, problem: check.malformed, algorithm: deps.hash.name }, 'malformed stored hash: denied');
+    return { result: 'deny', reason: `malformed stored hash: ${check.malformed}` };
+  }
+  if (!check.ok) return { result: 'deny', reason: 'wrong password' };
+  return { result: 'allow', is_superuser: toBool(row['is_superuser']), reason: 'password verified' };
+}

@@ -1,0 +1,79 @@
+import type { AuthnDeps } from './authn.js';
+import type { AuthzDeps } from './authz.js';
+import type { SqlStore } from './db/port.js';
+import { createLogger, type Logger } from './log.js';
+import { loadSettings, type Settings } from './settings.js';
+import { compileSql, type SqlTemplate } from './template.js';
+
+/**
+ * Everything a handler needs, created once per container (Lambda execution environment or local
+ * process). Settings and templates are checked at creation (cold start); the database pool opens
+ * lazily on first use and is reused afterwards. Only the driver the settings name is loaded.
+ */
+export interface Container {
+  readonly settings: Settings;
+  readonly log: Logger;
+  readonly authnQuery: SqlTemplate;
+  readonly authzQuery: SqlTemplate;
+  store(): Promise<SqlStore>;
+  authnDeps(): Promise<AuthnDeps>;
+  authzDeps(): Promise<AuthzDeps>;
+  close(): Promise<void>;
+}
+
+export function createContainer(settings: Settings, opts: { store?: SqlStore; log?: Logger } = {}): Container {
+  const log = opts.log ?? createLogger(settings.logLevel);
+  const dialect = opts.store?.dialect ?? (settings.database.engine === 'mysql' ? 'mysql' : 'postgres');
+  const authnQuery = compileSql(settings.authnQuery, { dialect, context: 'authn', setting: 'AUTHN_QUERY' });
+  const authzQuery = compileSql(settings.authzQuery, { dialect, context: 'authz', setting: 'AUTHZ_QUERY' });
+  let store: Promise<SqlStore> | undefined = opts.store ? Promise.resolve(opts.store) : undefined;
+
+  const getStore = (): Promise<SqlStore> => {
+    store ??= openStore(settings).catch((err: unknown) => {
+      store = undefined; // a failed driver load is retried on the next request
+      throw err;
+    });
+    return store;
+  };
+
+  return {
+    settings,
+    log,
+    authnQuery,
+    authzQuery,
+    store: getStore,
+    authnDeps: async () => ({
+      store: await getStore(),
+      query: authnQuery,
+      hash: settings.passwordHash,
+      onBackendFailure: settings.authnBackendFailure,
+      log,
+    }),
+    authzDeps: async () => ({
+      store: await getStore(),
+      query: authzQuery,
+      noMatch: settings.authzNoMatch,
+      onBackendFailure: settings.authzBackendFailure,
+      log,
+    }),
+    close: async () => {
+      if (store) await (await store).close();
+      store = undefined;
+    },
+  };
+}
+
+async function openStore(settings: Settings): Promise<SqlStore> {
+  const db = settings.database;
+  if (db.engine === 'postgres') return (await import('./db/postgres.js')).createPostgresStore(db.url, settings.pool);
+  if (db.engine === 'mysql') return (await import('./db/mysql.js')).createMysqlStore(db.url, settings.pool);
+  return (await import('./db/pglite.js')).createPgliteStore(db.dataDir, settings.passwordHash, settings.pool.queryTimeoutMs);
+}
+
+let shared: Container | undefined;
+
+/** The process-wide container built from the environment (fails fast on a bad setting). */
+export function defaultContainer(): Container {
+  shared ??= createContainer(loadSettings(process.env));
+  return shared;
+}

@@ -1,0 +1,71 @@
+import mysql from 'mysql2/promise';
+import type { PoolOptions } from './postgres.js';
+import type { SqlStore } from './port.js';
+import { resilient } from './retry.js';
+import type { Row } from '../types.js';
+
+/**
+ * mysql2 adapter. Statements are prepared on the server (`execute`), so values are bound by the
+ * server, never spliced into SQL text. Connections older than the maximum lifetime are replaced
+ * when next taken from the pool.
+ */
+export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
+  const pool = mysql.createPool({
+    uri: url,
+    connectionLimit: opts.max,
+    maxIdle: opts.max,
+    idleTimeout: opts.idleTimeoutS * 1000,
+    connectTimeout: opts.connectTimeoutMs,
+    waitForConnections: true,
+    queueLimit: 1000,
+    enableKeepAlive: true,
+    charset: 'utf8mb4',
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    dateStrings: true,
+    // BIT(1) flags (is_superuser) arrive as numbers, like TINYINT(1).
+    typeCast: (field, next) => {
+      if (field.type === 'BIT' && field.length === 1) {
+        const bytes = field.buffer();
+        return bytes === null ? null : bytes[0] === 1 ? 1 : 0;
+      }
+      return next();
+    },
+  });
+  const born = new WeakMap<object, number>();
+  const maxAgeMs = opts.maxLifetimeS * 1000;
+
+  async function acquire(): Promise<mysql.PoolConnection> {
+    for (;;) {
+      const conn = await pool.getConnection();
+      const createdAt = born.get(conn.connection) ?? Date.now();
+      born.set(conn.connection, createdAt);
+      if (Date.now() - createdAt < maxAgeMs) return conn;
+      conn.destroy();
+    }
+  }
+
+  return {
+    dialect: 'mysql',
+    async query(text: string, params: readonly string[]): Promise<Row[]> {
+      return resilient(
+        async () => {
+          const conn = await acquire();
+          try {
+            const [rows] = await conn.execute({ sql: text, timeout: opts.queryTimeoutMs }, [...params]);
+            conn.release();
+            return Array.isArray(rows) ? (rows as Row[]) : [];
+          } catch (err) {
+            // A connection that failed mid-query is not handed out again.
+            if ((err as { fatal?: boolean }).fatal) conn.destroy();
+            else conn.release();
+            throw err;
+          }
+        },
+        opts.queryTimeoutMs + opts.connectTimeoutMs,
+        'MySQL query',
+      );
+    },
+    close: () => pool.end(),
+  };
+}

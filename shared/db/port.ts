@@ -1,0 +1,13 @@
+import type { Dialect } from '../template.js';
+import type { Row } from '../types.js';
+
+/**
+ * The storage port: one small interface, one adapter per technology (postgres.js, mysql2, PGlite).
+ * Domain code depends on this and never on a driver.
+ */
+export interface SqlStore {
+  readonly dialect: Dialect;
+  /** Runs one statement with bound values. Rejects with a BackendError on any failure. */
+  query(text: string, params: readonly string[]): Promise<Row[]>;
+  close(): Promise<void>;
+}

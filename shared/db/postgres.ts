@@ -1,0 +1,39 @@
+import postgres from 'postgres';
+import type { SqlStore } from './port.js';
+import { resilient } from './retry.js';
+import type { Row } from '../types.js';
+
+export interface PoolOptions {
+  readonly max: number;
+  readonly connectTimeoutMs: number;
+  readonly queryTimeoutMs: number;
+  readonly idleTimeoutS: number;
+  readonly maxLifetimeS: number;
+}
+
+/**
+ * postgres.js adapter. Unnamed statements (`prepare: false`) so a pooled proxy (RDS Proxy,
+ * PgBouncer) never pins; values are always bound by the server.
+ */
+export function createPostgresStore(url: string, pool: PoolOptions): SqlStore {
+  const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
+  const sql = postgres(url, {
+    max: pool.max,
+    prepare: false,
+    connect_timeout: seconds(pool.connectTimeoutMs),
+    queue_timeout: seconds(pool.queryTimeoutMs),
+    query_timeout: seconds(pool.queryTimeoutMs),
+    idle_timeout: pool.idleTimeoutS,
+    max_lifetime: pool.maxLifetimeS,
+    onnotice: () => {},
+    connection: { application_name: 'mqtt-auth-functions' },
+  });
+  return {
+    dialect: 'postgres',
+    async query(text: string, params: readonly string[]): Promise<Row[]> {
+      const rows = await resilient(() => sql.unsafe(text, [...params]), pool.queryTimeoutMs + pool.connectTimeoutMs, 'PostgreSQL query');
+      return [...rows];
+    },
+    close: () => sql.end({ timeout: 1 }),
+  };
+}

@@ -1,0 +1,83 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
+import { BadRequestError } from '../errors.js';
+
+/** API Gateway REST (payload 1.0) or HTTP API (payload 2.0) event. */
+export type ApiEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
+
+export interface HttpRequest {
+  readonly method: string;
+  readonly path: string;
+  /** Lower-cased header names. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Query parameters, decoded with form rules (`+` is a space). */
+  readonly query: ReadonlyMap<string, string>;
+  /** The body as text (base64 already decoded), or '' when there is none. */
+  readonly body: string;
+}
+
+export const MAX_BODY_BYTES = 64 * 1024;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const isV2 = (event: ApiEvent): event is APIGatewayProxyEventV2 => 'requestContext' in event && event.requestContext !== null && 'http' in event.requestContext;
+
+/** Reads either payload format into one shape; rejects oversized or non-UTF-8 bodies. */
+export function readEvent(event: ApiEvent): HttpRequest {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(event.headers ?? {})) if (typeof value === 'string') headers[name.toLowerCase()] = value;
+
+  let method: string;
+  let path: string;
+  let query: Map<string, string>;
+  if (isV2(event)) {
+    method = event.requestContext.http.method;
+    path = event.rawPath;
+    query = parseForm(event.rawQueryString ?? '', 'query string');
+  } else {
+    method = event.httpMethod;
+    path = event.path;
+    // Payload 1.0 has no raw query string; API Gateway has already decoded the values.
+    query = new Map();
+    for (const [k, v] of Object.entries(event.queryStringParameters ?? {})) if (typeof v === 'string') query.set(k, v);
+  }
+
+  let body = '';
+  if (typeof event.body === 'string' && event.body !== '') {
+    if (event.isBase64Encoded) {
+      const bytes = Buffer.from(event.body, 'base64');
+      if (bytes.length > MAX_BODY_BYTES) throw new BadRequestError(`body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
+      try {
+        body = utf8.decode(bytes);
+      } catch {
+        throw new BadRequestError('body is not valid UTF-8');
+      }
+    } else {
+      if (Buffer.byteLength(event.body, 'utf8') > MAX_BODY_BYTES) throw new BadRequestError(`body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
+      if (!event.body.isWellFormed()) throw new BadRequestError('body is not valid UTF-8');
+      body = event.body;
+    }
+  }
+  return { method: method.toUpperCase(), path, headers, query, body };
+}
+
+/**
+ * Strict `application/x-www-form-urlencoded` decoding: `+` is a space, and a malformed
+ * percent-escape or one that is not UTF-8 is a 400 rather than a silent U+FFFD.
+ */
+export function parseForm(text: string, what: string): Map<string, string> {
+  const out = new Map<string, string>();
+  if (text === '') return out;
+  for (const pair of text.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const rawKey = eq < 0 ? pair : pair.slice(0, eq);
+    const rawValue = eq < 0 ? '' : pair.slice(eq + 1);
+    try {
+      out.set(decode(rawKey), decode(rawValue));
+    } catch {
+      throw new BadRequestError(`${what} is not valid form encoding (bad percent-escape or invalid UTF-8 near "${rawKey.slice(0, 40)}")`);
+    }
+  }
+  return out;
+}
+
+const decode = (s: string): string => decodeURIComponent(s.replace(/\+/g, ' '));

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { BadRequestError } from '../errors.js';
+import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
+import { parseForm, type HttpRequest } from './event.js';
+
+/**
+ * Turns an HTTP request into the typed request of the domain. Content-Type decides the parser;
+ * when it is missing or contradicts the body, the body's shape decides (`{` → JSON, else form).
+ * Every value may arrive as a string; a value is unset when absent, null or "".
+ */
+
+type Fields = Record<string, unknown>;
+
+export function readFields(req: HttpRequest): Fields {
+  if (req.method !== 'GET' && req.method !== 'POST') throw new BadRequestError(`method ${req.method} is not supported; use GET or POST`);
+  const fromQuery = Object.fromEntries(req.query);
+  if (req.method === 'GET' || req.body.trim() === '') return fromQuery;
+
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const json = type === 'application/json' || /^application\/[a-z0-9.+-]*\+json$/.test(type);
+  if (type !== '' && !json && type !== 'application/x-www-form-urlencoded') {
+    throw new BadRequestError(`unsupported content type "${type.slice(0, 60)}"; send application/json or application/x-www-form-urlencoded`);
+  }
+  const looksJson = req.body.trimStart().startsWith('{');
+  if (!looksJson) return Object.fromEntries(parseForm(req.body.trim(), 'body'));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(req.body);
+  } catch {
+    throw new BadRequestError('body is not valid JSON');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BadRequestError('JSON body must be an object');
+  return parsed as Fields;
+}
+
+/** A scalar field: strings as they are, numbers and booleans as text; null and "" are unset. */
+const scalar = (name: string) =>
+  z
+    .union([z.string(), z.number(), z.boolean(), z.null()], { error: `${name} must be a string` })
+    .optional()
+    .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)));
+
+const identity = (name: string) =>
+  scalar(name).refine((v) => v === undefined || !v.includes('\u0000'), `${name} must not contain a NUL character`);
+
+const clientShape = {
+  username: identity('username'),
+  clientid: identity('clientid'),
+  peerhost: scalar('peerhost'),
+  cert_common_name: scalar('cert_common_name'),
+  cert_subject: scalar('cert_subject'),
+  zone: scalar('zone'),
+  client_attrs: z.record(z.string(), scalar('client_attrs value'), { error: 'client_attrs must be an object of strings' }).optional(),
+};
+
+const AuthnSchema = z.object({ ...clientShape, password: scalar('password'), cert_pem: scalar('cert_pem') });
+
+const AclSchema = z.object({
+  ...clientShape,
+  topic: scalar('topic').refine((v) => v !== undefined, 'topic is required'),
+  action: scalar('action').refine((v) => v === undefined || v === 'publish' || v === 'subscribe', 'action must be publish or subscribe'),
+  access: scalar('access').refine((v) => v === undefined || v === '1' || v === '2', 'access must be 1 (subscribe) or 2 (publish)'),
+  qos: scalar('qos').refine((v) => v === undefined || /^[0-2]$/.test(v), 'qos must be 0, 1 or 2'),
+  retain: scalar('retain').refine((v) => v === undefined || ['true', 'false', '1', '0'].includes(v), 'retain must be true or false'),
+});
+
+function validate<S extends z.ZodType>(schema: S, fields: Fields): z.output<S> {
+  const parsed = schema.safeParse(fields);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new BadRequestError(issue?.message ?? 'invalid request');
+}
+
+/** `client_attrs.NAME` keys and a nested `client_attrs` object, merged (nested wins). */
+function clientAttrs(fields: Fields, nested: Record<string, string | undefined> | undefined): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (!key.startsWith('client_attrs.') || key.length === 'client_attrs.'.length) continue;
+    if (typeof value === 'string' && value !== '') attrs[key.slice('client_attrs.'.length)] = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') attrs[key.slice('client_attrs.'.length)] = String(value);
+  }
+  for (const [key, value] of Object.entries(nested ?? {})) if (value !== undefined) attrs[key] = value;
+  return attrs;
+}
+
+const ClientSchema = z.object(clientShape);
+type ClientFields = z.output<typeof ClientSchema>;
+
+function client(fields: Fields, v: ClientFields): ClientInfo {
+  return {
+    ...defined({ username: v.username, clientid: v.clientid, peerhost: v.peerhost, cert_common_name: v.cert_common_name, cert_subject: v.cert_subject, zone: v.zone }),
+    client_attrs: clientAttrs(fields, v.client_attrs),
+  };
+}
+
+/** Drops unset keys so optional properties are absent, never `undefined`. */
+function defined<T extends Record<string, string | undefined>>(o: T): { [K in keyof T]?: string } {
+  const out: Partial<Record<keyof T, string>> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k as keyof T] = v;
+  return out;
+}
+
+export function parseAuthnRequest(req: HttpRequest): AuthnRequest {
+  const fields = readFields(req);
+  const v = validate(AuthnSchema, fields);
+  return { ...client(fields, v), ...defined({ password: v.password, cert_pem: v.cert_pem }) };
+}
+
+export function parseAclRequest(req: HttpRequest): AclRequest {
+  const fields = readFields(req);
+  const v = validate(AclSchema, fields);
+  const action = v.action ?? (v.access === '1' ? 'subscribe' : v.access === '2' ? 'publish' : undefined);
+  if (action === undefined) throw new BadRequestError('action is required (publish or subscribe; or access 1 or 2)');
+  return {
+    ...client(fields, v),
+    topic: v.topic,
+    action,
+    qos: Number(v.qos ?? 0) as 0 | 1 | 2,
+    retain: v.retain === 'true' || v.retain === '1',
+  };
+}

@@ -1,0 +1,239 @@
+import { ConfigError } from './errors.js';
+import type { AuthnRequest, ClientInfo } from './types.js';
+
+/**
+ * The one template renderer. A template is compiled once at start-up; client values only ever
+ * become bound parameters (SQL) or literal level text (ACL rule topics), never template text.
+ */
+
+export type TemplateContext = 'authn' | 'authz' | 'topic';
+export type Dialect = 'postgres' | 'mysql';
+
+const COMMON = ['username', 'clientid', 'peerhost', 'cert_common_name', 'cert_subject', 'zone'] as const;
+const ALLOWED: Record<TemplateContext, ReadonlySet<string>> = {
+  authn: new Set([...COMMON, 'password', 'cert_pem']),
+  authz: new Set(COMMON),
+  topic: new Set(['username', 'clientid', 'cert_common_name', 'zone']),
+};
+const NAME = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/;
+const ATTR_PREFIX = 'client_attrs.';
+
+/** The placeholders a context accepts, for error messages and the README. */
+export function allowedPlaceholders(context: TemplateContext): string[] {
+  return [...ALLOWED[context], 'client_attrs.NAME'].map((n) => `\${${n}}`);
+}
+
+/** A placeholder at `start` (which must point at `${`), or a description of why it is malformed. */
+type Scanned = { kind: 'dollar'; end: number } | { kind: 'name'; name: string; end: number };
+
+function scanPlaceholder(text: string, start: number, setting: string, context: TemplateContext): Scanned {
+  const close = text.indexOf('}', start + 2);
+  if (close < 0) throw new ConfigError(setting, `unterminated placeholder at character ${start + 1}: "${text.slice(start, start + 20)}"`);
+  const name = text.slice(start + 2, close);
+  if (name === '$') return { kind: 'dollar', end: close + 1 };
+  if (!NAME.test(name)) throw new ConfigError(setting, `malformed placeholder \${${name}} at character ${start + 1}`);
+  const allowed = ALLOWED[context].has(name) || (name.startsWith(ATTR_PREFIX) && name.length > ATTR_PREFIX.length);
+  if (!allowed) {
+    throw new ConfigError(setting, `placeholder \${${name}} is not allowed here; allowed: ${allowedPlaceholders(context).join(', ')}, \${$}`);
+  }
+  return { kind: 'name', name, end: close + 1 };
+}
+
+/** The value a placeholder takes for a client; undefined when unset. */
+export function placeholderValue(client: AuthnRequest | ClientInfo, name: string): string | undefined {
+  if (name.startsWith(ATTR_PREFIX)) return nonEmpty(client.client_attrs[name.slice(ATTR_PREFIX.length)]);
+  const value: unknown = (client as unknown as Record<string, unknown>)[name];
+  return typeof value === 'string' ? nonEmpty(value) : undefined;
+}
+
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+
+// ---------------------------------------------------------------------------------------------
+// SQL
+
+/** A compiled SQL template: the statement text for one driver, and which value each marker takes. */
+export interface SqlTemplate {
+  readonly text: string;
+  readonly params: readonly string[];
+  /** The bound values for one client, in marker order; an unset value binds as ''. */
+  bind(client: AuthnRequest | ClientInfo): string[];
+}
+
+/**
+ * Compiles an operator's SQL template. `${x}`, `"${x}"` and `'${x}'` all become one bound
+ * parameter per occurrence (`$n` for PostgreSQL, `?` for MySQL); `${$}` is a literal `$`.
+ * Rejected, naming the problem: placeholders outside the context's list, malformed placeholder
+ * syntax, a placeholder inside a longer quoted string (it could not be bound), and driver markers
+ * (`?`, `$1`) written by hand. SQL syntax itself is left to the database.
+ */
+export function compileSql(template: string, opts: { dialect: Dialect; context: 'authn' | 'authz'; setting: string }): SqlTemplate {
+  const { dialect, context, setting } = opts;
+  if (template.trim() === '') throw new ConfigError(setting, 'the query is empty');
+  const params: string[] = [];
+  let out = '';
+  let i = 0;
+  const marker = (): string => (dialect === 'postgres' ? `$${params.length}` : '?');
+  const n = template.length;
+
+  while (i < n) {
+    const c = template[i]!;
+    const next = template[i + 1];
+    if (c === '$' && next === '{') {
+      const p = scanPlaceholder(template, i, setting, context);
+      if (p.kind === 'dollar') out += '$';
+      else {
+        params.push(p.name);
+        out += marker();
+      }
+      i = p.end;
+      continue;
+    }
+    if (c === "'" || c === '"' || (c === '`' && dialect === 'mysql')) {
+      // The quoted-placeholder forms '${x}' and "${x}" are parameters too.
+      if (c !== '`' && template.startsWith('${', i + 1)) {
+        const p = scanPlaceholder(template, i + 1, setting, context);
+        if (p.kind === 'name' && template[p.end] === c) {
+          params.push(p.name);
+          out += marker();
+          i = p.end + 1;
+          continue;
+        }
+      }
+      const end = quotedEnd(template, i, c, dialect);
+      if (end < 0) throw new ConfigError(setting, `unterminated ${c} quote at character ${i + 1}`);
+      out += quotedBody(template.slice(i, end), setting, context);
+      i = end;
+      continue;
+    }
+    if ((c === '-' && next === '-') || (c === '#' && dialect === 'mysql')) {
+      const end = template.indexOf('\n', i);
+      out += template.slice(i, end < 0 ? n : end);
+      i = end < 0 ? n : end;
+      continue;
+    }
+    if (c === '/' && next === '*') {
+      const end = template.indexOf('*/', i + 2);
+      if (end < 0) throw new ConfigError(setting, `unterminated comment at character ${i + 1}`);
+      out += template.slice(i, end + 2);
+      i = end + 2;
+      continue;
+    }
+    if (dialect === 'mysql' && c === '?') {
+      throw new ConfigError(setting, `a bare "?" at character ${i + 1} would be read as a bind marker; use placeholders such as \${username}`);
+    }
+    if (dialect === 'postgres' && c === '$' && next !== undefined && next >= '0' && next <= '9') {
+      throw new ConfigError(setting, `"$${next}" at character ${i + 1} is a positional parameter; use placeholders such as \${username}`);
+    }
+    out += c;
+    i += 1;
+  }
+
+  const names = Object.freeze([...params]);
+  return Object.freeze({
+    text: out,
+    params: names,
+    bind: (client: AuthnRequest | ClientInfo) => names.map((name) => placeholderValue(client, name) ?? ''),
+  });
+}
+
+/** Index just past the closing quote of the quoted section opening at `start`, or -1. */
+function quotedEnd(text: string, start: number, quote: string, dialect: Dialect): number {
+  let i = start + 1;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '\\' && dialect === 'mysql' && quote !== '`') {
+      i += 2;
+      continue;
+    }
+    if (c === quote) {
+      if (text[i + 1] === quote) {
+        i += 2;
+        continue;
+      }
+      return i + 1;
+    }
+    i += 1;
+  }
+  return -1;
+}
+
+/** Inside a quoted section only `${$}` is rendered; a real placeholder there cannot be bound. */
+function quotedBody(section: string, setting: string, context: 'authn' | 'authz'): string {
+  let out = '';
+  let i = 0;
+  while (i < section.length) {
+    if (section.startsWith('${', i)) {
+      const p = scanPlaceholder(section, i, setting, context);
+      if (p.kind === 'name') {
+        throw new ConfigError(setting, `placeholder \${${p.name}} sits inside a quoted string and cannot be bound; write it unquoted (or as '\${${p.name}}' alone)`);
+      }
+      out += '$';
+      i = p.end;
+      continue;
+    }
+    out += section[i];
+    i += 1;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ACL rule topics
+
+type TopicPart = { literal: string } | { name: string };
+
+/**
+ * Renders the placeholders of an ACL rule topic for one client. Returns undefined when the rule
+ * cannot apply: a placeholder is unset, or its value contains `+`, `#` or `/` (it would widen the
+ * rule), or the topic has malformed placeholder syntax. Placeholders outside the rule-topic list
+ * stay literal text, as in EMQX.
+ */
+export function renderTopic(topic: string, client: ClientInfo): string | undefined {
+  const parts = parseTopic(topic);
+  if (parts === undefined) return undefined;
+  let out = '';
+  for (const part of parts) {
+    if ('literal' in part) {
+      out += part.literal;
+      continue;
+    }
+    const value = placeholderValue(client, part.name);
+    if (value === undefined || /[+#/\u0000]/.test(value)) return undefined;
+    out += value;
+  }
+  return out;
+}
+
+const topicCache = new Map<string, TopicPart[] | undefined>();
+
+function parseTopic(topic: string): TopicPart[] | undefined {
+  if (topicCache.has(topic)) return topicCache.get(topic);
+  let parts: TopicPart[] | undefined = [];
+  let i = 0;
+  let literal = '';
+  while (i < topic.length) {
+    if (topic.startsWith('${', i)) {
+      const close = topic.indexOf('}', i + 2);
+      if (close < 0) {
+        parts = undefined;
+        break;
+      }
+      const name = topic.slice(i + 2, close);
+      const known = ALLOWED.topic.has(name) || (name.startsWith(ATTR_PREFIX) && NAME.test(name) && name.length > ATTR_PREFIX.length);
+      if (name === '$') literal += '$';
+      else if (known) {
+        if (literal) parts.push({ literal });
+        literal = '';
+        parts.push({ name });
+      } else literal += topic.slice(i, close + 1);
+      i = close + 1;
+      continue;
+    }
+    literal += topic[i];
+    i += 1;
+  }
+  if (parts && literal) parts.push({ literal });
+  if (topicCache.size > 10_000) topicCache.clear();
+  topicCache.set(topic, parts);
+  return parts;
+}
