@@ -105,6 +105,17 @@ export function compileSql(template: string, opts: { dialect: Dialect; context: 
       i = end;
       continue;
     }
+    if (dialect === 'postgres' && c === '$') {
+      // PostgreSQL dollar-quoted string: $$…$$ or $tag$…$tag$.
+      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(template.slice(i))?.[0];
+      if (tag !== undefined) {
+        const close = template.indexOf(tag, i + tag.length);
+        if (close < 0) throw new ConfigError(setting, `unterminated ${tag} quote at character ${i + 1}`);
+        out += quotedBody(template.slice(i, close + tag.length), setting, context);
+        i = close + tag.length;
+        continue;
+      }
+    }
     if ((c === '-' && next === '-') || (c === '#' && dialect === 'mysql')) {
       const end = template.indexOf('\n', i);
       out += template.slice(i, end < 0 ? n : end);

@@ -1,0 +1,126 @@
+import { ConfigError } from '../../shared/errors.js';
+import { loadSettings } from '../../shared/settings.js';
+
+/** The error a call throws, or a failure when it does not throw. */
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to throw');
+}
+
+/** Asserts that loading `env` fails with a ConfigError naming `setting`. */
+function expectRejected(env: Record<string, string>, setting: string): void {
+  const error = thrownBy(() => loadSettings(env));
+  expect(error).toBeInstanceOf(ConfigError);
+  expect(error).toMatchObject({ setting });
+  expect(error instanceof Error ? error.message.startsWith(`${setting}: `) : false).toBe(true);
+}
+
+describe('loadSettings defaults', () => {
+  const settings = loadSettings({});
+
+  it('uses the documented authn query', () => {
+    expect(settings.authnQuery).toBe('SELECT password_hash, salt, is_superuser FROM mqtt_user WHERE username = ${username} LIMIT 1');
+  });
+
+  it('uses the documented authz query', () => {
+    expect(settings.authzQuery).toBe('SELECT permission, action, topic, qos, retain FROM mqtt_acl WHERE username = ${username} ORDER BY id');
+  });
+
+  it('hashes with sha256, salt prefixed', () => {
+    expect(settings.passwordHash).toEqual({ name: 'sha256', salt_position: 'prefix' });
+  });
+
+  it('ignores on no match and on an authn backend failure, denies on an authz backend failure', () => {
+    expect(settings.authzNoMatch).toBe('ignore');
+    expect(settings.authnBackendFailure).toBe('ignore');
+    expect(settings.authzBackendFailure).toBe('deny');
+  });
+
+  it('listens on port 8080 and logs at info', () => {
+    expect(settings.port).toBe(8080);
+    expect(settings.logLevel).toBe('info');
+  });
+
+  it('runs on PGlite when DATABASE_URL is unset', () => {
+    expect(settings.database.engine).toBe('pglite');
+  });
+
+  it('treats an empty value as unset', () => {
+    const blank = loadSettings({ DATABASE_URL: '', PORT: '', AUTHZ_NO_MATCH: '', PASSWORD_HASH: '' });
+    expect(blank.database.engine).toBe('pglite');
+    expect(blank.port).toBe(8080);
+    expect(blank.authzNoMatch).toBe('ignore');
+    expect(blank.passwordHash).toEqual({ name: 'sha256', salt_position: 'prefix' });
+  });
+});
+
+describe('loadSettings: DATABASE_URL selects the engine', () => {
+  it.each([
+    ['postgres://u:p@db.example:5432/mqtt', 'postgres'],
+    ['postgresql://u:p@db.example/mqtt', 'postgres'],
+    ['mysql://u:p@db.example:3306/mqtt', 'mysql'],
+  ] as const)('%s runs on %s', (url, engine) => {
+    expect(loadSettings({ DATABASE_URL: url }).database).toEqual({ engine, url });
+  });
+
+  it.each(['http://x', 'mariadb://u@h/db', 'db.example:5432', 'POSTGRES://u@h/db'])('rejects %s naming DATABASE_URL', (url) => {
+    expectRejected({ DATABASE_URL: url }, 'DATABASE_URL');
+  });
+});
+
+describe('loadSettings: a bad value stops start-up naming the setting', () => {
+  it.each([
+    ['AUTHZ_NO_MATCH', 'maybe'],
+    ['AUTHZ_NO_MATCH', 'Allow'],
+    ['AUTHN_BACKEND_FAILURE', 'allow'],
+    ['AUTHZ_BACKEND_FAILURE', 'allow'],
+    ['LOG_LEVEL', 'verbose'],
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '80.5'],
+    ['PASSWORD_HASH', '{bad'],
+    ['PASSWORD_HASH', '{"name":"sha256","salt_postion":"suffix"}'],
+    ['PASSWORD_HASH', '{"name":"pbkdf2","mac_fun":"md4","iterations":1000}'],
+    ['AUTHN_QUERY', '   '],
+    ['AUTHZ_QUERY', '   '],
+  ])('%s=%j', (setting, value) => {
+    expectRejected({ [setting]: value }, setting);
+  });
+
+  it('reads the settings it accepts', () => {
+    const settings = loadSettings({
+      AUTHZ_NO_MATCH: 'deny',
+      AUTHN_BACKEND_FAILURE: 'deny',
+      AUTHZ_BACKEND_FAILURE: 'ignore',
+      PORT: '3000',
+      LOG_LEVEL: 'debug',
+      PASSWORD_HASH: '{"name":"bcrypt"}',
+    });
+    expect(settings).toMatchObject({
+      authzNoMatch: 'deny',
+      authnBackendFailure: 'deny',
+      authzBackendFailure: 'ignore',
+      port: 3000,
+      logLevel: 'debug',
+      passwordHash: { name: 'bcrypt', salt_rounds: 10 },
+    });
+  });
+});
+
+describe('loadSettings result', () => {
+  it('is frozen, nested objects included', () => {
+    const settings = loadSettings({ DATABASE_URL: 'postgres://u@h/db' });
+    expect(Object.isFrozen(settings)).toBe(true);
+    expect(Object.isFrozen(settings.database)).toBe(true);
+    expect(Object.isFrozen(settings.passwordHash)).toBe(true);
+    expect(Object.isFrozen(settings.pool)).toBe(true);
+    expect(Reflect.set(settings, 'port', 1)).toBe(false);
+    expect(Reflect.set(settings.database, 'url', 'mysql://evil')).toBe(false);
+    expect(settings.port).toBe(8080);
+    expect(settings.database).toEqual({ engine: 'postgres', url: 'postgres://u@h/db' });
+  });
+});
