@@ -64,6 +64,7 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
         },
         opts.queryTimeoutMs + opts.connectTimeoutMs,
         'MySQL query',
+        params,
       );
     },
     close: () => pool.end(),

@@ -35,7 +35,7 @@ export function errorCode(err: unknown): string | undefined {
  * Every failure becomes a BackendError whose message names the failure but never the query's
  * values.
  */
-export async function resilient<T>(attempt: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
+export async function resilient<T>(attempt: () => Promise<T>, timeoutMs: number, what: string, params: readonly string[] = []): Promise<T> {
   for (let tries = 1; ; tries += 1) {
     try {
       return await deadline(attempt(), timeoutMs, what);
@@ -43,17 +43,24 @@ export async function resilient<T>(attempt: () => Promise<T>, timeoutMs: number,
       const code = errorCode(err);
       if (tries === 1 && code !== undefined && BROKEN.has(code)) continue;
       if (err instanceof BackendError) throw err;
-      throw new BackendError(`${what} failed (${code ?? (err instanceof Error ? err.name : 'error')})${safeDetail(err)}`, code, { cause: err });
+      throw new BackendError(`${what} failed (${code ?? (err instanceof Error ? err.name : 'error')})${safeDetail(err, params)}`, code, { cause: err });
     }
   }
 }
 
-/** The server's own message for SQL errors (it names columns and syntax, not bound values). */
-function safeDetail(err: unknown): string {
+/**
+ * The server's own message for SQL errors (it names the missing table or the syntax problem), with
+ * every bound value scrubbed out: a server may quote a value it could not convert, and that value
+ * may be a password.
+ */
+function safeDetail(err: unknown, params: readonly string[]): string {
   if (!(err instanceof Error)) return '';
   const code = errorCode(err);
   const sqlError = code !== undefined && (/^[0-9A-Z]{5}$/.test(code) || code.startsWith('ER_'));
-  return sqlError ? `: ${err.message.slice(0, 200)}` : '';
+  if (!sqlError) return '';
+  let message = err.message;
+  for (const value of params) if (value !== '') message = message.split(value).join('[value]');
+  return `: ${message.slice(0, 200)}`;
 }
 
 function deadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {

@@ -226,6 +226,16 @@ describe.each<Engine>(['postgres', 'mysql'])('authentication against real %s', (
       expect((await h.auth({ username: 'alice', password: 'alicepw' })).body).toEqual({ result: 'deny' });
     });
 
+    it('never writes a bound value into the log, even when the server quotes it in an error', async () => {
+      const mem = memoryLogger();
+      const h = make({ AUTHN_QUERY: 'SELECT password_hash FROM mqtt_user WHERE id = ${password}' }, mem.log);
+      expect((await h.auth({ username: 'alice', password: 'Secret-Pw-9' })).body).toEqual({ result: 'ignore' });
+      const logged = mem.lines().join('\n');
+      // PostgreSQL refuses the text as an integer and quotes it; MySQL converts it and finds no row.
+      if (engine === 'postgres') expect(logged).toMatch(/backend failure.*22P02/);
+      expect(logged).not.toContain('Secret-Pw-9');
+    });
+
     it('a query slower than DB_QUERY_TIMEOUT_MS answers the policy inside the broker budget', async () => {
       const sleep = engine === 'postgres' ? '(SELECT pg_sleep(3)) IS NOT NULL' : 'SLEEP(3) = 0';
       const h = make({ AUTHN_QUERY: `SELECT password_hash, salt FROM mqtt_user WHERE username = \${username} AND ${sleep}`, DB_QUERY_TIMEOUT_MS: '300', DB_CONNECT_TIMEOUT_MS: '500' });
