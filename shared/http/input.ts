@@ -22,7 +22,11 @@ export function readFields(req: HttpRequest): Fields {
     throw new BadRequestError(`unsupported content type "${type.slice(0, 60)}"; send application/json or application/x-www-form-urlencoded`);
   }
   const looksJson = req.body.trimStart().startsWith('{');
-  if (!looksJson) return Object.fromEntries(parseForm(req.body.trim(), 'body'));
+  if (!looksJson) {
+    // Declared JSON that is JSON but not an object (an array, a string, null) is an error, not a form.
+    if (json && isJson(req.body)) throw new BadRequestError('JSON body must be an object');
+    return Object.fromEntries(parseForm(req.body.trim(), 'body'));
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(req.body);
@@ -31,6 +35,15 @@ export function readFields(req: HttpRequest): Fields {
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BadRequestError('JSON body must be an object');
   return parsed as Fields;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A scalar field: strings as they are, numbers and booleans as text; null and "" are unset. */
