@@ -2,6 +2,7 @@ import mysql from 'mysql2/promise';
 import type { PoolOptions } from './postgres.js';
 import type { SqlStore } from './port.js';
 import { resilient } from './retry.js';
+import { BackendError } from '../errors.js';
 import type { Row } from '../types.js';
 
 /**
@@ -35,6 +36,7 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
   const born = new WeakMap<object, number>();
   const maxAgeMs = opts.maxLifetimeS * 1000;
 
+  /** A pooled connection younger than the maximum lifetime (older ones are closed and replaced). */
   async function acquire(): Promise<mysql.PoolConnection> {
     for (;;) {
       const conn = await pool.getConnection();
@@ -45,28 +47,33 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
     }
   }
 
+  /** One query on one connection. mysql2 has no timeout for prepared statements: on expiry the
+   * connection is destroyed, which frees its pool slot at once. */
+  async function run(text: string, params: readonly string[]): Promise<Row[]> {
+    const conn = await acquire();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      conn.destroy();
+    }, opts.queryTimeoutMs);
+    try {
+      const [rows] = await conn.execute(text, [...params]);
+      conn.release();
+      return Array.isArray(rows) ? (rows as Row[]) : [];
+    } catch (err) {
+      if (timedOut) throw new BackendError(`MySQL query timed out after ${opts.queryTimeoutMs} ms`, 'TIMEOUT', { cause: err });
+      // A connection that failed mid-query is not handed out again.
+      if ((err as { fatal?: boolean }).fatal) conn.destroy();
+      else conn.release();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   return {
     dialect: 'mysql',
-    async query(text: string, params: readonly string[]): Promise<Row[]> {
-      return resilient(
-        async () => {
-          const conn = await acquire();
-          try {
-            const [rows] = await conn.execute({ sql: text, timeout: opts.queryTimeoutMs }, [...params]);
-            conn.release();
-            return Array.isArray(rows) ? (rows as Row[]) : [];
-          } catch (err) {
-            // A connection that failed mid-query is not handed out again.
-            if ((err as { fatal?: boolean }).fatal) conn.destroy();
-            else conn.release();
-            throw err;
-          }
-        },
-        opts.queryTimeoutMs + opts.connectTimeoutMs,
-        'MySQL query',
-        params,
-      );
-    },
+    query: (text, params) => resilient(() => run(text, params), opts.queryTimeoutMs + opts.connectTimeoutMs, 'MySQL query', params),
     close: () => pool.end(),
   };
 }
