@@ -40,10 +40,23 @@ function scanPlaceholder(text: string, start: number, setting: string, context: 
 }
 
 /** The value a placeholder takes for a client; undefined when unset. */
-export function placeholderValue(client: AuthnRequest | ClientInfo, name: string): string | undefined {
+/** (An ACL request is an AuthnRequest without credentials, so both kinds are accepted.) */
+export function placeholderValue(client: AuthnRequest, name: string): string | undefined {
   if (name.startsWith(ATTR_PREFIX)) return nonEmpty(client.client_attrs[name.slice(ATTR_PREFIX.length)]);
-  const value: unknown = (client as unknown as Record<string, unknown>)[name];
-  return typeof value === 'string' ? nonEmpty(value) : undefined;
+  switch (name) {
+    case 'username':
+    case 'clientid':
+    case 'peerhost':
+    case 'cert_common_name':
+    case 'cert_subject':
+    case 'zone':
+      return nonEmpty(client[name]);
+    case 'password':
+    case 'cert_pem':
+      return nonEmpty(client[name]);
+    default:
+      return undefined;
+  }
 }
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
