@@ -1,16 +1,8 @@
 import { ConfigError } from '../../shared/errors.js';
+import { thrownBy } from '../helpers/errors.js';
 import { hashPassword, parseHashConfig, verifyPassword, type HashConfig, type Verification } from '../../shared/hash.js';
 import { fieldCase, vectorsOf } from '../helpers/vectors.js';
 
-/** The error a call throws, or a failure when it does not throw. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
-}
 
 /** The `malformed` reason of a verification, or undefined when there is none. */
 const malformedOf = (v: Verification): unknown => ('malformed' in v ? v.malformed : undefined);

@@ -1,15 +1,7 @@
 import { ConfigError } from '../../shared/errors.js';
+import { thrownBy } from '../helpers/errors.js';
 import { loadSettings } from '../../shared/settings.js';
 
-/** The error a call throws, or a failure when it does not throw. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
-}
 
 /** Asserts that loading `env` fails with a ConfigError naming `setting`. */
 function expectRejected(env: Record<string, string>, setting: string): void {

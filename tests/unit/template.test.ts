@@ -1,4 +1,5 @@
 import { ConfigError } from '../../shared/errors.js';
+import { thrownBy } from '../helpers/errors.js';
 import { compileSql, renderTopic, type Dialect } from '../../shared/template.js';
 import type { AuthnRequest, ClientInfo } from '../../shared/types.js';
 import { vectors, type Vector } from '../helpers/vectors.js';
@@ -17,15 +18,6 @@ function vector(id: string): Vector {
 /** A vector's client as the broker would describe it (no client attributes unless given). */
 const clientOf = (v: Vector): AuthnRequest => ({ client_attrs: {}, ...(v.client as Record<string, string>) });
 
-/** The error a call throws, or a failure when it does not throw. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
-}
 
 /** Asserts a ConfigError for `setting` whose message contains `mention`. */
 function expectConfigError(fn: () => unknown, setting: string, mention: string): void {
