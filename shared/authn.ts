@@ -28,7 +28,7 @@ export async function authenticate(deps: AuthnDeps, req: AuthnRequest): Promise<
     rows = await deps.store.query(deps.query.text, deps.query.bind(req));
   } catch (err) {
     if (!(err instanceof BackendError)) throw err;
-    deps.log.warn({ clientid: req.clientid, problem: err.message, policy: deps.onBackendFailure }, 'authentication backend failure');
+    deps.log.warn({ clientid: req.clientid, problem: err.message, detail: deps.query.bindsSecret ? '(withheld: the statement binds a secret)' : err.detail, policy: deps.onBackendFailure }, 'authentication backend failure');
     return { result: deps.onBackendFailure, reason: `backend failure: ${err.message}` };
   }
   const row = rows[0];

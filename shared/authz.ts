@@ -27,7 +27,7 @@ export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<Authz
     rows = await deps.store.query(deps.query.text, deps.query.bind(req));
   } catch (err) {
     if (!(err instanceof BackendError)) throw err;
-    deps.log.warn({ clientid: req.clientid, problem: err.message, policy: deps.onBackendFailure }, 'authorization backend failure');
+    deps.log.warn({ clientid: req.clientid, problem: err.message, detail: deps.query.bindsSecret ? '(withheld: the statement binds a secret)' : err.detail, policy: deps.onBackendFailure }, 'authorization backend failure');
     return { result: deps.onBackendFailure, reason: `backend failure: ${err.message}` };
   }
   const rules: Rule[] = [];

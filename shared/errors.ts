@@ -20,14 +20,19 @@ export class BadRequestError extends Error {
   readonly statusCode = 400;
 }
 
-/** The database could not answer (unreachable, timeout, SQL error). Never a decision by itself. */
+/**
+ * The database could not answer (unreachable, timeout, SQL error). Never a decision by itself.
+ * `message` is safe to log; `detail` is the server's own text, which may quote a bound value.
+ */
 export class BackendError extends Error {
   override readonly name = 'BackendError';
+  readonly detail: string | undefined;
   constructor(
     message: string,
     readonly code: string | undefined,
-    options?: { cause?: unknown },
+    options: { cause?: unknown; detail?: string } = {},
   ) {
-    super(message, options);
+    super(message, { cause: options.cause });
+    this.detail = options.detail;
   }
 }

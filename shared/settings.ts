@@ -54,8 +54,8 @@ const SETTINGS = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: text.default('.data'),
   DB_POOL_MAX: int(1, 100).default(4),
-  DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(2000),
-  DB_QUERY_TIMEOUT_MS: int(100, 60_000).default(2000),
+  DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(1000),
+  DB_QUERY_TIMEOUT_MS: int(100, 60_000).default(1500),
   DB_IDLE_TIMEOUT_S: int(1, 86_400).default(60),
   DB_MAX_LIFETIME_S: int(10, 86_400).default(1800),
 } as const;

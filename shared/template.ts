@@ -68,6 +68,8 @@ const nonEmpty = (v: string | undefined): string | undefined => (v === undefined
 export interface SqlTemplate {
   readonly text: string;
   readonly params: readonly string[];
+  /** True when a secret (`${password}`, `${cert_pem}`) is bound: the server's error text may quote it. */
+  readonly bindsSecret: boolean;
   /** The bound values for one client, in marker order; an unset value binds as ''. */
   bind(client: AuthnRequest | ClientInfo): string[];
 }
@@ -156,6 +158,7 @@ export function compileSql(template: string, opts: { dialect: Dialect; context: 
   return Object.freeze({
     text: out,
     params: names,
+    bindsSecret: names.some((n) => n === 'password' || n === 'cert_pem'),
     bind: (client: AuthnRequest | ClientInfo) => names.map((name) => placeholderValue(client, name) ?? ''),
   });
 }

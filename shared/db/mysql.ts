@@ -51,17 +51,19 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
    * connection is destroyed, which frees its pool slot at once. */
   async function run(text: string, params: readonly string[]): Promise<Row[]> {
     const conn = await acquire();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      conn.destroy();
-    }, opts.queryTimeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        conn.destroy();
+        reject(new BackendError(`MySQL query timed out after ${opts.queryTimeoutMs} ms`, 'TIMEOUT'));
+      }, opts.queryTimeoutMs);
+    });
     try {
-      const [rows] = await conn.execute(text, [...params]);
+      const [rows] = await Promise.race([conn.execute(text, [...params]), expired]);
       conn.release();
       return Array.isArray(rows) ? (rows as Row[]) : [];
     } catch (err) {
-      if (timedOut) throw new BackendError(`MySQL query timed out after ${opts.queryTimeoutMs} ms`, 'TIMEOUT', { cause: err });
+      if (err instanceof BackendError) throw err;
       // A connection that failed mid-query is not handed out again.
       if ((err as { fatal?: boolean }).fatal) conn.destroy();
       else conn.release();
@@ -73,7 +75,7 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
 
   return {
     dialect: 'mysql',
-    query: (text, params) => resilient(() => run(text, params), opts.queryTimeoutMs + opts.connectTimeoutMs, 'MySQL query', params),
+    query: (text, params) => resilient(() => run(text, params), opts.queryTimeoutMs + opts.connectTimeoutMs, 'MySQL query'),
     close: () => pool.end(),
   };
 }

@@ -18,7 +18,7 @@ export function createPgliteStore(dataDir: string, hash: HashConfig, queryTimeou
     dialect: 'postgres',
     async query(text: string, params: readonly string[]): Promise<Row[]> {
       const db = await open();
-      const result = await resilient(() => db.query<Row>(text, [...params]), queryTimeoutMs, 'PGlite query', params);
+      const result = await resilient(() => db.query<Row>(text, [...params]), queryTimeoutMs, 'PGlite query');
       return result.rows;
     },
     async close() {

@@ -16,7 +16,7 @@ export interface PoolOptions {
  * PgBouncer) never pins; values are always bound by the server.
  */
 export function createPostgresStore(url: string, pool: PoolOptions): SqlStore {
-  const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
+  const seconds = (ms: number): number => ms / 1000;
   const sql = postgres(url, {
     max: pool.max,
     prepare: false,
@@ -31,7 +31,7 @@ export function createPostgresStore(url: string, pool: PoolOptions): SqlStore {
   return {
     dialect: 'postgres',
     async query(text: string, params: readonly string[]): Promise<Row[]> {
-      const rows = await resilient(() => sql.unsafe(text, [...params]), pool.queryTimeoutMs + pool.connectTimeoutMs, 'PostgreSQL query', params);
+      const rows = await resilient(() => sql.unsafe(text, [...params]), pool.queryTimeoutMs + pool.connectTimeoutMs, 'PostgreSQL query');
       return [...rows];
     },
     close: () => sql.end({ timeout: 1 }),

@@ -5,12 +5,10 @@ const BROKEN = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
   'EPIPE',
-  'ETIMEDOUT',
   'CONNECTION_CLOSED',
   'CONNECTION_DESTROYED',
   'CONNECTION_ENDED',
   'PROTOCOL_CONNECTION_LOST',
-  'PROTOCOL_SEQUENCE_TIMEOUT',
   'ER_SERVER_SHUTDOWN',
   'ER_CON_COUNT_ERROR',
   '57P01', // admin_shutdown
@@ -31,36 +29,26 @@ export function errorCode(err: unknown): string | undefined {
 }
 
 /**
- * Runs `attempt` under a deadline; a broken connection is retried once (the pool replaces it).
- * Every failure becomes a BackendError whose message names the failure but never the query's
- * values.
+ * Runs `attempt` within `budgetMs` in all: a connection that broke is retried once (the pool
+ * replaces it) if time is left, a timeout never is. Every failure becomes a BackendError whose
+ * message names the failure and never a bound value; the server's own words for an SQL error go
+ * in `detail`, for the caller to log only when the statement binds no secret.
  */
-export async function resilient<T>(attempt: () => Promise<T>, timeoutMs: number, what: string, params: readonly string[] = []): Promise<T> {
+export async function resilient<T>(attempt: () => Promise<T>, budgetMs: number, what: string): Promise<T> {
+  const started = Date.now();
+  const left = (): number => budgetMs - (Date.now() - started);
   for (let tries = 1; ; tries += 1) {
     try {
-      return await deadline(attempt(), timeoutMs, what);
+      return await deadline(attempt(), left(), what);
     } catch (err) {
       const code = errorCode(err);
-      if (tries === 1 && code !== undefined && BROKEN.has(code)) continue;
+      if (tries === 1 && code !== undefined && BROKEN.has(code) && left() > 50) continue;
       if (err instanceof BackendError) throw err;
-      throw new BackendError(`${what} failed (${code ?? (err instanceof Error ? err.name : 'error')})${safeDetail(err, params)}`, code, { cause: err });
+      const sqlError = code !== undefined && (/^[0-9A-Z]{5}$/.test(code) || code.startsWith('ER_'));
+      const detail = sqlError && err instanceof Error ? err.message.slice(0, 300) : undefined;
+      throw new BackendError(`${what} failed (${code ?? (err instanceof Error ? err.name : 'error')})`, code, { cause: err, ...(detail === undefined ? {} : { detail }) });
     }
   }
-}
-
-/**
- * The server's own message for SQL errors (it names the missing table or the syntax problem), with
- * every bound value scrubbed out: a server may quote a value it could not convert, and that value
- * may be a password.
- */
-function safeDetail(err: unknown, params: readonly string[]): string {
-  if (!(err instanceof Error)) return '';
-  const code = errorCode(err);
-  const sqlError = code !== undefined && (/^[0-9A-Z]{5}$/.test(code) || code.startsWith('ER_'));
-  if (!sqlError) return '';
-  let message = err.message;
-  for (const value of params) if (value !== '') message = message.split(value).join('[value]');
-  return `: ${message.slice(0, 200)}`;
 }
 
 function deadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
