@@ -39,6 +39,10 @@ export function parseRow(row: Row): ParsedRow {
   const topicText = text(row['topic']);
   if (topicText === undefined || topicText === '') return { invalid: 'topic is missing' };
   const topic = topicText.startsWith('eq ') ? ({ eq: true, text: topicText.slice(3) } as const) : ({ eq: false, template: topicText } as const);
+  if (!topic.eq) {
+    const probe = renderTopic(topic.template, { client_attrs: {} }, 'probe');
+    if (probe === undefined || !isValidFilter(probe)) return { invalid: `topic ${describe(topicText)} is not a valid MQTT filter` };
+  }
   const qos = parseQos(row['qos']);
   if (qos === 'invalid') return { invalid: `qos must be 0, 1, 2 or a list of them, got ${describe(row['qos'])}` };
   const retain = parseRetain(row['retain']);
@@ -97,16 +101,23 @@ export function effectiveTopic(req: AclRequest): string | undefined {
   return filter !== undefined && isValidFilter(filter) ? filter : undefined;
 }
 
-/** Does one rule decide this request? `topic` is the effective topic from {@link effectiveTopic}. */
+/**
+ * Does one rule decide this request? `topic` is the effective topic from {@link effectiveTopic}.
+ * Where the request leaves a condition unknown (no qos or retain sent) or a placeholder cannot be
+ * used, an allow rule does not apply and a deny rule does: doubt never opens a topic.
+ */
 export function ruleMatches(rule: Rule, req: AclRequest, topic: string): boolean {
+  const deny = rule.permission === 'deny';
   if (!rule.actions.has(req.action)) return false;
-  if (rule.qos !== undefined && !rule.qos.has(req.qos)) return false;
-  if (req.action === 'publish' && rule.retain !== undefined && rule.retain !== req.retain) return false;
+  if (rule.qos !== undefined && (req.qos === undefined ? !deny : !rule.qos.has(req.qos))) return false;
+  if (req.action === 'publish' && rule.retain !== undefined && (req.retain === undefined ? !deny : rule.retain !== req.retain)) return false;
   if (rule.topic.eq) return rule.topic.text === topic;
-  const filter = renderTopic(rule.topic.template, req);
-  if (filter === undefined || !isValidFilter(filter)) return false;
+  const filter = renderTopic(rule.topic.template, req, deny ? 'literal' : 'strict');
+  if (filter === undefined) return false;
+  // A deny rule that a client's value made malformed (client id '#') still denies.
+  if (!isValidFilter(filter)) return deny;
   if (req.action === 'publish') return matches(topic, filter);
-  return rule.permission === 'allow' ? covers(filter, topic) : overlaps(filter, topic);
+  return deny ? overlaps(filter, topic) : covers(filter, topic);
 }
 
 export type Evaluation = { readonly decision: Permission; readonly index: number } | { readonly decision: 'nomatch' };

@@ -210,12 +210,21 @@ function quotedBody(section: string, setting: string, context: 'authn' | 'authz'
 type TopicPart = { literal: string } | { name: string };
 
 /**
- * Renders the placeholders of an ACL rule topic for one client. Returns undefined when the rule
- * cannot apply: a placeholder is unset, or its value contains `+`, `#` or `/` (it would widen the
- * rule), or the topic has malformed placeholder syntax. Placeholders outside the rule-topic list
- * stay literal text, as in EMQX.
+ * How an ACL rule topic takes a client's values.
+ * - `strict` (allow rules): an unset value, or one containing `+`, `#` or `/`, makes the rule
+ *   inapplicable (undefined): a client can never widen what it is allowed.
+ * - `literal` (deny rules): values are substituted as they are, an unset one as ''; a deny can only
+ *   grow, never be dodged by choosing an odd client id.
+ * - `probe`: every placeholder as `x`, to check the rule's own syntax.
  */
-export function renderTopic(topic: string, client: ClientInfo): string | undefined {
+export type TopicMode = 'strict' | 'literal' | 'probe';
+
+/**
+ * Renders the placeholders of an ACL rule topic for one client; undefined when a `strict` rule
+ * cannot apply or the topic has malformed placeholder syntax. Placeholders outside the rule-topic
+ * list stay literal text, as in EMQX.
+ */
+export function renderTopic(topic: string, client: AuthnRequest, mode: TopicMode = 'strict'): string | undefined {
   const parts = parseTopic(topic);
   if (parts === undefined) return undefined;
   let out = '';
@@ -224,9 +233,14 @@ export function renderTopic(topic: string, client: ClientInfo): string | undefin
       out += part.literal;
       continue;
     }
+    if (mode === 'probe') {
+      out += 'x';
+      continue;
+    }
     const value = placeholderValue(client, part.name);
-    if (value === undefined || /[+#/\u0000]/.test(value)) return undefined;
-    out += value;
+    if (mode === 'literal') out += value ?? '';
+    else if (value === undefined || /[+#/\u0000]/.test(value)) return undefined;
+    else out += value;
   }
   return out;
 }

@@ -21,8 +21,10 @@ export type AclAction = 'publish' | 'subscribe';
 export interface AclRequest extends ClientInfo {
   readonly topic: string;
   readonly action: AclAction;
-  readonly qos: 0 | 1 | 2;
-  readonly retain: boolean;
+  /** Absent when the broker did not send it: then only deny rules with a qos condition apply. */
+  readonly qos?: 0 | 1 | 2;
+  /** Absent when the broker did not send it (publish only; as qos). */
+  readonly retain?: boolean;
 }
 
 export type AuthnResult = { readonly result: 'allow'; readonly is_superuser: boolean } | { readonly result: 'deny' | 'ignore' };

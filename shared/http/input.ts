@@ -128,7 +128,7 @@ export function parseAclRequest(req: HttpRequest): AclRequest {
     ...client(fields, v),
     topic: v.topic,
     action,
-    qos: Number(v.qos ?? 0) as 0 | 1 | 2,
-    retain: v.retain === 'true' || v.retain === '1',
+    ...(v.qos === undefined ? {} : { qos: Number(v.qos) as 0 | 1 | 2 }),
+    ...(v.retain === undefined ? {} : { retain: v.retain === 'true' || v.retain === '1' }),
   };
 }

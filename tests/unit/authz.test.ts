@@ -282,3 +282,64 @@ describe('the log never contains a password', () => {
     for (const line of lines()) expect(line).not.toContain(secret);
   });
 });
+
+describe('doubt never opens a topic: unknown conditions and unusable placeholders', () => {
+  const acl = (rows: Row[], noMatch = 'ignore') => handlersFor(containerFor({ AUTHZ_NO_MATCH: noMatch }, new FakeStore(rows))).acl;
+
+  it('a deny rule takes the client id as it is, so "x/y" cannot slip past deny devices/${clientid}/cmd', async () => {
+    const rows: Row[] = [
+      { permission: 'deny', action: 'all', topic: 'devices/${clientid}/cmd' },
+      { permission: 'allow', action: 'all', topic: 'devices/#' },
+    ];
+    const send = acl(rows);
+    expect(decisionOf(await send({ username: 'u', clientid: 'x/y', topic: 'devices/x/y/cmd', action: 'publish' }))).toBe('deny');
+    expect(decisionOf(await send({ username: 'u', topic: 'devices//cmd', action: 'publish' }))).toBe('deny');
+    expect(decisionOf(await send({ username: 'u', clientid: 'x', topic: 'devices/x/cmd', action: 'publish' }))).toBe('deny');
+    expect(decisionOf(await send({ username: 'u', clientid: 'x', topic: 'devices/x/data', action: 'publish' }))).toBe('allow');
+  });
+
+  it('a deny rule that a client value makes malformed (client id "a#") still denies', async () => {
+    const send = acl([
+      { permission: 'deny', action: 'all', topic: 'devices/${clientid}/cmd' },
+      { permission: 'allow', action: 'all', topic: '#' },
+    ]);
+    expect(decisionOf(await send({ username: 'u', clientid: 'a#', topic: 'other', action: 'publish' }))).toBe('deny');
+  });
+
+  it('an allow rule with an unset or widening placeholder does not apply', async () => {
+    const send = acl([{ permission: 'allow', action: 'all', topic: 'devices/${clientid}/#' }], 'deny');
+    expect(decisionOf(await send({ username: 'u', topic: 'devices//x', action: 'publish' }))).toBe('deny');
+    expect(decisionOf(await send({ username: 'u', clientid: '+', topic: 'devices/+/#', action: 'subscribe' }))).toBe('deny');
+  });
+
+  it('without qos in the request, an allow rule with a qos condition does not apply and a deny rule does', async () => {
+    const allowQos = acl([{ permission: 'allow', action: 'publish', topic: 'q/#', qos: '0,1' }], 'deny');
+    expect(decisionOf(await allowQos({ username: 'u', topic: 'q/1', action: 'publish' }))).toBe('deny');
+    expect(decisionOf(await allowQos({ username: 'u', topic: 'q/1', action: 'publish', qos: '1' }))).toBe('allow');
+    const denyQos = acl([
+      { permission: 'deny', action: 'publish', topic: 'q/#', qos: '2' },
+      { permission: 'allow', action: 'publish', topic: 'q/#' },
+    ]);
+    expect(decisionOf(await denyQos({ username: 'u', topic: 'q/1', action: 'publish' }))).toBe('deny');
+    expect(decisionOf(await denyQos({ username: 'u', topic: 'q/1', action: 'publish', qos: '1' }))).toBe('allow');
+  });
+
+  it('without retain in a publish, an allow rule with a retain condition does not apply and a deny rule does', async () => {
+    const denyRetained = acl([
+      { permission: 'deny', action: 'publish', topic: 'r/#', retain: true },
+      { permission: 'allow', action: 'publish', topic: 'r/#' },
+    ]);
+    expect(decisionOf(await denyRetained({ username: 'u', topic: 'r/1', action: 'publish' }))).toBe('deny');
+    expect(decisionOf(await denyRetained({ username: 'u', topic: 'r/1', action: 'publish', retain: 'false' }))).toBe('allow');
+    const allowPlain = acl([{ permission: 'allow', action: 'publish', topic: 'r/#', retain: false }], 'deny');
+    expect(decisionOf(await allowPlain({ username: 'u', topic: 'r/1', action: 'publish' }))).toBe('deny');
+  });
+
+  it('a row whose own topic is not a valid filter is an invalid row (denied under the default policy)', async () => {
+    const send = acl([
+      { permission: 'allow', action: 'all', topic: 'a/#/b' },
+      { permission: 'allow', action: 'all', topic: '#' },
+    ]);
+    expect(decisionOf(await send({ username: 'u', topic: 'a/x', action: 'publish' }))).toBe('deny');
+  });
+});
