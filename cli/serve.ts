@@ -47,9 +47,9 @@ async function main(): Promise<void> {
       if (!res.headersSent) send(res, { statusCode: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"internal error"}' });
     });
   });
-  server.listen(settings.port, () => {
+  server.listen(settings.port, settings.host, () => {
     const where = settings.database.engine === 'pglite' ? `embedded PGlite in ${settings.database.dataDir}` : settings.database.engine;
-    log.info({ port: settings.port, database: settings.database.engine, ms: Date.now() - started }, `listening on http://localhost:${settings.port} (${where})`);
+    log.info({ port: settings.port, database: settings.database.engine, ms: Date.now() - started }, `listening on http://${settings.host}:${settings.port} (${where})`);
   });
 
   const stop = (): void => {
@@ -61,7 +61,12 @@ async function main(): Promise<void> {
 }
 
 async function serve(routes: Record<string, Handler>, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    return send(res, { statusCode: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'malformed request target' }) });
+  }
   const handler = routes[url.pathname];
   if (!handler) return send(res, { statusCode: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: `no route ${url.pathname}` }) });
   const method = req.method ?? 'GET';

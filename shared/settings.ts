@@ -25,6 +25,8 @@ export interface Settings {
   readonly authnBackendFailure: 'ignore' | 'deny';
   readonly authzBackendFailure: 'deny' | 'ignore';
   readonly port: number;
+  /** Local server only: the address to listen on. */
+  readonly host: string;
   readonly logLevel: string;
   readonly pool: {
     readonly max: number;
@@ -38,11 +40,21 @@ export interface Settings {
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const text = z.string().refine((s) => s.trim() !== '', 'must not be empty');
 
+function isUsableUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** One schema per setting, so an error names exactly the setting that is wrong. */
 const SETTINGS = {
   DATABASE_URL: z
     .string()
     .regex(/^(postgres|postgresql|mysql):\/\//, 'must start with postgres://, postgresql:// or mysql://')
+    .refine(isUsableUrl, 'is not a valid URL (check the host, the port and that special characters in the password are percent-encoded)')
     .optional(),
   AUTHN_QUERY: text.default(DEFAULT_AUTHN_QUERY),
   AUTHZ_QUERY: text.default(DEFAULT_AUTHZ_QUERY),
@@ -51,6 +63,7 @@ const SETTINGS = {
   AUTHN_BACKEND_FAILURE: z.enum(['ignore', 'deny']).default('ignore'),
   AUTHZ_BACKEND_FAILURE: z.enum(['deny', 'ignore']).default('deny'),
   PORT: int(0, 65535).default(8080),
+  HOST: text.default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: text.default('.data'),
   DB_POOL_MAX: int(1, 100).default(4),
@@ -82,6 +95,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     authnBackendFailure: s.AUTHN_BACKEND_FAILURE,
     authzBackendFailure: s.AUTHZ_BACKEND_FAILURE,
     port: s.PORT,
+    host: s.HOST,
     logLevel: s.LOG_LEVEL,
     pool: {
       max: s.DB_POOL_MAX,

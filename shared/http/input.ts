@@ -14,10 +14,13 @@ type Fields = Record<string, unknown>;
 export function readFields(req: HttpRequest): Fields {
   if (req.method !== 'GET' && req.method !== 'POST') throw new BadRequestError(`method ${req.method} is not supported; use GET or POST`);
   const fromQuery = Object.fromEntries(req.query);
-  if (req.method === 'GET' || req.body.trim() === '') return fromQuery;
-
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const json = type === 'application/json' || /^application\/[a-z0-9.+-]*\+json$/.test(type);
+  if (req.method === 'GET') return fromQuery;
+  if (req.body.trim() === '') {
+    if (json) throw new BadRequestError('body is empty; expected a JSON object');
+    return fromQuery;
+  }
   if (type !== '' && !json && type !== 'application/x-www-form-urlencoded') {
     throw new BadRequestError(`unsupported content type "${type.slice(0, 60)}"; send application/json or application/x-www-form-urlencoded`);
   }
@@ -51,6 +54,7 @@ const scalar = (name: string) =>
   z
     .union([z.string(), z.number(), z.boolean(), z.null()], { error: `${name} must be a string` })
     .optional()
+    .refine((v) => typeof v !== 'string' || v.isWellFormed(), `${name} is not valid Unicode (a lone surrogate)`)
     .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)));
 
 const identity = (name: string) =>

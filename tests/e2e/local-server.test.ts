@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashPassword, parseHashConfig } from '../../shared/hash.js';
@@ -66,6 +67,19 @@ describe('local server on the embedded PGlite database (no DATABASE_URL)', () =>
     expect(await get(`${server.url}/health`)).toEqual({ status: 200, type: 'application/json', body: { status: 'ok', database: 'pglite' } });
   });
   emqxConversation(() => server);
+
+  it('answers a malformed request target with 400, not 500', async () => {
+    const { port } = new URL(server.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET http://[bad/mqtt/auth HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      let data = '';
+      socket.on('data', (d) => (data += d.toString()));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(raw).toContain('{"error":"malformed request target"}');
+  });
 
   it('restarts on the same data folder and still knows the demo user', async () => {
     await server.stop();

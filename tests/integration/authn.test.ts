@@ -108,6 +108,13 @@ describe.each<Engine>(['postgres', 'mysql'])('authentication against real %s', (
       expect((await h.auth({ username: 'nobody', password: 'alicepw' })).body).toEqual({ result: 'ignore' });
     });
 
+    it('compares usernames exactly: trailing spaces and other letter cases are other users', async () => {
+      const h = make({});
+      for (const username of ['alice ', 'Alice', 'ALICE', ' alice']) {
+        expect((await h.auth({ username, password: 'alicepw' })).body).toEqual({ result: 'ignore' });
+      }
+    });
+
     it('reads a BIT(1) or integer is_superuser column with EMQX coercion', async () => {
       const type = engine === 'mysql' ? 'BIT(1)' : 'BOOLEAN';
       await db.exec(`CREATE TABLE su_bits (username VARCHAR(50), password_hash VARCHAR(100), flag ${type}, flag_int INT)`);

@@ -445,6 +445,8 @@ describe('bad input is a 400 naming the problem, never an allow', () => {
     { name: 'a lone surrogate in a text body', routes: both, problem: [/UTF-8/], sent: { contentType: JSON_TYPE, body: `{"username":"u\ud8001","password":"pw","topic":"t/1","action":"publish"}` } },
     { name: 'a JSON array under a JSON content type', routes: both, problem: [/JSON body must be an object/], sent: { contentType: JSON_TYPE, body: '["u1","pw"]' } },
     { name: 'JSON null under a JSON content type', routes: both, problem: [/JSON body must be an object/], sent: { contentType: JSON_TYPE, body: 'null' } },
+    { name: 'a lone surrogate escaped in JSON', routes: both, problem: [/username/, /Unicode/], sent: { contentType: JSON_TYPE, body: '{"username":"\\ud800","password":"pw","topic":"t/1","action":"publish"}' } },
+    { name: 'an empty body under a JSON content type', routes: both, problem: [/empty/], sent: { contentType: JSON_TYPE, body: ' ' } },
     { name: 'qos "x"', routes: ['acl'], problem: [/qos/], sent: { contentType: JSON_TYPE, body: JSON.stringify({ ...good, qos: 'x' }) } },
     {
       name: 'method PUT',

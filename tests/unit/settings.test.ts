@@ -59,7 +59,7 @@ describe('loadSettings: DATABASE_URL selects the engine', () => {
     expect(loadSettings({ DATABASE_URL: url }).database).toEqual({ engine, url });
   });
 
-  it.each(['http://x', 'mariadb://u@h/db', 'db.example:5432', 'POSTGRES://u@h/db'])('rejects %s naming DATABASE_URL', (url) => {
+  it.each(['http://x', 'mariadb://u@h/db', 'db.example:5432', 'POSTGRES://u@h/db', 'postgres://u:p@[bad/db', 'postgres://u@h:99999/db', 'mysql://u@h:abc/db', 'mysql:///db'])('rejects %s naming DATABASE_URL', (url) => {
     expectRejected({ DATABASE_URL: url }, 'DATABASE_URL');
   });
 });
