@@ -303,7 +303,25 @@ describe('placeholder vectors of HTTP contexts, as requests the service must dec
       expect(v['expect']['request']).toContain(`GET /auth?${query}`);
       expect(parseAuthnRequest(requestOf('auth', { method: 'GET', query, format }))).toEqual({ username: 'plain', password: 'plain', client_attrs: {} });
     });
+
+    it(`${format}: ph-5-http-authz-form: a form body decodes; keys that are not our fields (the_group, CN, CS) are ignored, and text that looks like a placeholder stays text`, () => {
+      const body = new URLSearchParams(vector('ph-5-http-authz-form')['expect']['form_body'] as Record<string, string>).toString();
+      expect(parseAuthnRequest(requestOf('auth', { contentType: FORM, body, format }))).toEqual({ username: 'user name', client_attrs: {} });
+      // The same attribute under the key we read is a client attribute.
+      expect(parseAuthnRequest(requestOf('auth', { contentType: FORM, body: `${body}&client_attrs.group=g1`, format }))).toEqual({ username: 'user name', client_attrs: { group: 'g1' } });
+    });
+
+    it(`${format}: ph-5-http-undefined and ph-5-http-disallowed: unknown keys are ignored and never rendered`, () => {
+      for (const id of ['ph-5-http-undefined', 'ph-5-http-disallowed']) {
+        const body = JSON.stringify(vector(id)['expect']['json_body']);
+        expect(parseAuthnRequest(requestOf('auth', { contentType: JSON_TYPE, body, format }))).toEqual({ client_attrs: {} });
+      }
+    });
   }
+
+  it('ph-5-http-authz-path and ph-5-http-authn-path do not apply: the routes take no placeholders in their path', () => {
+    for (const id of ['ph-5-http-authz-path', 'ph-5-http-authn-path']) expect(vector(id)['context']).toBe('http-url-path');
+  });
 });
 
 describe('client_attrs', () => {

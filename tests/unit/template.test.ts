@@ -1,5 +1,6 @@
 import { ConfigError } from '../../shared/errors.js';
 import { thrownBy } from '../helpers/errors.js';
+import { parseRow, ruleMatches } from '../../shared/rules.js';
 import { compileSql, renderTopic, type Dialect } from '../../shared/template.js';
 import type { AuthnRequest, ClientInfo } from '../../shared/types.js';
 import { vectors, type Vector } from '../helpers/vectors.js';
@@ -245,3 +246,17 @@ describe('compileSql with PostgreSQL dollar quoting', () => {
     expect(t.text).toBe('SELECT $$a$b$$ AS x WHERE username = $1');
   });
 });
+
+describe('ph-5-topic-eq: an eq rule topic is never rendered', () => {
+  const v = vectors.find((x) => x.id === 'ph-5-topic-eq');
+  const rule = parseRow({ permission: 'allow', action: 'publish', topic: v?.['template'] as string });
+  const client = { username: 'username', client_attrs: {} };
+  const publish = (topic: string): boolean => 'rule' in rule && ruleMatches(rule.rule, { ...client, action: 'publish', topic }, topic);
+
+  it('matches only the literal text after "eq " (the vector renders "t/${username}" with no interpolation)', () => {
+    expect((v?.['expect'] as { rendered: string }).rendered.startsWith('t/${username}')).toBe(true);
+    expect(publish('t/${username}')).toBe(true);
+    expect(publish('t/username')).toBe(false);
+  });
+});
+
