@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import mysql from 'mysql2/promise';
 import type { PoolOptions } from './postgres.js';
 import type { SqlStore } from './port.js';
@@ -54,7 +55,11 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
+        // mysql2's destroy() only half-closes the socket, which then lingers until the server
+        // finishes the query; close it outright so a hung server cannot pile up sockets.
         conn.destroy();
+        const socket: unknown = Reflect.get(conn.connection, 'stream');
+        if (socket instanceof Socket) socket.destroy();
         reject(new BackendError(`MySQL query timed out after ${opts.queryTimeoutMs} ms`, 'TIMEOUT'));
       }, opts.queryTimeoutMs);
     });
