@@ -1,6 +1,6 @@
-import { BackendError } from './errors.js';
 import { verifyPassword, type HashConfig } from './hash.js';
 import type { Logger } from './log.js';
+import { lookup } from './lookup.js';
 import type { SqlStore } from './db/port.js';
 import { toBool } from './superuser.js';
 import type { SqlTemplate } from './template.js';
@@ -23,15 +23,9 @@ export type AuthnOutcome = AuthnResult & { readonly reason: string };
  * operator's policy; nothing but a verified password ever answers allow.
  */
 export async function authenticate(deps: AuthnDeps, req: AuthnRequest): Promise<AuthnOutcome> {
-  let rows;
-  try {
-    rows = await deps.store.query(deps.query.text, deps.query.bind(req));
-  } catch (err) {
-    if (!(err instanceof BackendError)) throw err;
-    deps.log.warn({ clientid: req.clientid, problem: err.message, detail: deps.query.bindsSecret ? '(withheld: the statement binds a secret)' : err.detail, policy: deps.onBackendFailure }, 'authentication backend failure');
-    return { result: deps.onBackendFailure, reason: `backend failure: ${err.message}` };
-  }
-  const row = rows[0];
+  const found = await lookup(deps, req, 'authentication');
+  if ('failed' in found) return { result: deps.onBackendFailure, reason: found.failed };
+  const row = found.rows[0];
   if (row === undefined) return { result: 'ignore', reason: 'no such user' };
   const stored = 'password_hash' in row ? row['password_hash'] : row['password'];
   if (typeof stored !== 'string' && !Buffer.isBuffer(stored)) {

@@ -1,5 +1,5 @@
-import { BackendError } from './errors.js';
 import type { Logger } from './log.js';
+import { lookup } from './lookup.js';
 import type { SqlStore } from './db/port.js';
 import { effectiveTopic, evaluate, parseRow, type Rule } from './rules.js';
 import type { SqlTemplate } from './template.js';
@@ -22,17 +22,11 @@ export type AuthzOutcome = AclResult & { readonly reason: string };
 export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<AuthzOutcome> {
   const topic = effectiveTopic(req);
   if (topic === undefined) return { result: 'deny', reason: `invalid ${req.action === 'publish' ? 'topic name' : 'topic filter'}` };
-  let rows;
-  try {
-    rows = await deps.store.query(deps.query.text, deps.query.bind(req));
-  } catch (err) {
-    if (!(err instanceof BackendError)) throw err;
-    deps.log.warn({ clientid: req.clientid, problem: err.message, detail: deps.query.bindsSecret ? '(withheld: the statement binds a secret)' : err.detail, policy: deps.onBackendFailure }, 'authorization backend failure');
-    return { result: deps.onBackendFailure, reason: `backend failure: ${err.message}` };
-  }
+  const found = await lookup(deps, req, 'authorization');
+  if ('failed' in found) return { result: deps.onBackendFailure, reason: found.failed };
   const rules: Rule[] = [];
   const rowOf: number[] = [];
-  for (const [index, row] of rows.entries()) {
+  for (const [index, row] of found.rows.entries()) {
     const parsed = parseRow(row);
     if ('rule' in parsed) {
       rules.push(parsed.rule);
