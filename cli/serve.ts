@@ -47,6 +47,10 @@ async function main(): Promise<void> {
       if (!res.headersSent) send(res, { statusCode: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"internal error"}' });
     });
   });
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    process.stderr.write(`configuration error: cannot listen on HOST=${settings.host} PORT=${settings.port}: ${err.code ?? err.message}\n`);
+    process.exit(1);
+  });
   server.listen(settings.port, settings.host, () => {
     const where = settings.database.engine === 'pglite' ? `embedded PGlite in ${settings.database.dataDir}` : settings.database.engine;
     log.info({ port: settings.port, database: settings.database.engine, ms: Date.now() - started }, `listening on http://${settings.host}:${settings.port} (${where})`);

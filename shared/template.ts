@@ -95,8 +95,13 @@ export function compileSql(template: string, opts: { dialect: Dialect; context: 
     const next = template[i + 1];
     if (c === '$' && next === '{') {
       const p = scanPlaceholder(template, i, setting, context);
-      if (p.kind === 'dollar') out += '$';
-      else {
+      if (p.kind === 'dollar') {
+        const after = template[p.end];
+        if (dialect === 'postgres' && after !== undefined && after >= '0' && after <= '9') {
+          throw new ConfigError(setting, `"\${$}${after}" at character ${i + 1} would be read as a positional parameter; use placeholders such as \${username}`);
+        }
+        out += '$';
+      } else {
         params.push(p.name);
         out += marker();
       }
@@ -131,7 +136,10 @@ export function compileSql(template: string, opts: { dialect: Dialect; context: 
         continue;
       }
     }
-    if ((c === '-' && next === '-') || (c === '#' && dialect === 'mysql')) {
+    // MySQL reads `--` as a comment only when whitespace follows it.
+    const third = template[i + 2];
+    const dashComment = c === '-' && next === '-' && (dialect === 'postgres' || third === undefined || /\s/.test(third));
+    if (dashComment || (c === '#' && dialect === 'mysql')) {
       const end = template.indexOf('\n', i);
       out += template.slice(i, end < 0 ? n : end);
       i = end < 0 ? n : end;
@@ -240,6 +248,8 @@ export function renderTopic(topic: string, client: AuthnRequest, mode: TopicMode
     const value = placeholderValue(client, part.name);
     if (mode === 'literal') out += value ?? '';
     else if (value === undefined || /[+#/\u0000]/.test(value)) return undefined;
+    // A value may not turn the first level into a `$` topic ('${clientid}/#' with client id '$SYS').
+    else if (out === '' && value.startsWith('$')) return undefined;
     else out += value;
   }
   return out;

@@ -48,10 +48,42 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
     }
   }
 
-  /** One query on one connection. mysql2 has no timeout for prepared statements: on expiry the
-   * connection is destroyed, which frees its pool slot at once. */
+  /**
+   * A connection within `ms`, or a BackendError. mysql2's pool queue has no timeout of its own: a
+   * connection that arrives after we gave up goes straight back to the pool, unused.
+   */
+  function acquireWithin(ms: number): Promise<mysql.PoolConnection> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        reject(new BackendError(`no MySQL connection free within ${ms} ms`, 'QUEUE_TIMEOUT'));
+      }, ms);
+      acquire().then(
+        (conn) => {
+          if (settled) return conn.release();
+          settled = true;
+          clearTimeout(timer);
+          resolve(conn);
+        },
+        (err: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * One query on one connection, both within the query timeout. mysql2 has no timeout for prepared
+   * statements: on expiry the connection is destroyed, which frees its pool slot at once.
+   */
   async function run(text: string, params: readonly string[]): Promise<Row[]> {
-    const conn = await acquire();
+    const started = Date.now();
+    const conn = await acquireWithin(opts.queryTimeoutMs);
+    const left = Math.max(1, opts.queryTimeoutMs - (Date.now() - started));
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -61,7 +93,7 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
         const socket: unknown = Reflect.get(conn.connection, 'stream');
         if (socket instanceof Socket) socket.destroy();
         reject(new BackendError(`MySQL query timed out after ${opts.queryTimeoutMs} ms`, 'TIMEOUT'));
-      }, opts.queryTimeoutMs);
+      }, left);
     });
     try {
       const [rows] = await Promise.race([conn.execute(text, [...params]), expired]);
@@ -80,7 +112,7 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
 
   return {
     dialect: 'mysql',
-    query: (text, params) => resilient(() => run(text, params), opts.queryTimeoutMs + opts.connectTimeoutMs, 'MySQL query'),
+    query: (text, params) => resilient(() => run(text, params), opts.queryTimeoutMs + opts.connectTimeoutMs, 'MySQL query', opts.max),
     close: () => pool.end(),
   };
 }

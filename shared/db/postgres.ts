@@ -31,7 +31,7 @@ export function createPostgresStore(url: string, pool: PoolOptions): SqlStore {
   return {
     dialect: 'postgres',
     async query(text: string, params: readonly string[]): Promise<Row[]> {
-      const rows = await resilient(() => sql.unsafe(text, [...params]), pool.queryTimeoutMs + pool.connectTimeoutMs, 'PostgreSQL query');
+      const rows = await resilient(() => sql.unsafe(text, [...params]), pool.queryTimeoutMs + pool.connectTimeoutMs, 'PostgreSQL query', pool.max);
       return [...rows];
     },
     close: () => sql.end({ timeout: 1 }),

@@ -29,23 +29,23 @@ export function errorCode(err: unknown): string | undefined {
 }
 
 /**
- * Runs `attempt` within `budgetMs` in all: a connection that broke is retried once (the pool
- * replaces it) if time is left, a timeout never is. Every failure becomes a BackendError whose
+ * Runs `attempt` within `budgetMs` in all: a connection that broke is retried (the pool replaces
+ * it) up to `retries` times while time is left — once per pooled connection, since a restarted
+ * server breaks them all at once — and a timeout never is. Every failure becomes a BackendError whose
  * message names the failure and never a bound value; the server's own words for an SQL error go
  * in `detail`, for the caller to log only when the statement binds no secret.
  */
-export async function resilient<T>(attempt: () => Promise<T>, budgetMs: number, what: string): Promise<T> {
+export async function resilient<T>(attempt: () => Promise<T>, budgetMs: number, what: string, retries = 1): Promise<T> {
   const started = Date.now();
   const left = (): number => budgetMs - (Date.now() - started);
-  for (let tries = 1; ; tries += 1) {
+  for (let tries = 0; ; tries += 1) {
     try {
       return await deadline(attempt(), left(), what);
     } catch (err) {
       const code = errorCode(err);
-      if (tries === 1 && code !== undefined && BROKEN.has(code) && left() > 50) continue;
+      if (tries < retries && code !== undefined && BROKEN.has(code) && left() > 50) continue;
       if (err instanceof BackendError) throw err;
-      const sqlError = code !== undefined && (/^[0-9A-Z]{5}$/.test(code) || code.startsWith('ER_'));
-      const detail = sqlError && err instanceof Error ? err.message.slice(0, 300) : undefined;
+      const detail = err instanceof Error ? err.message.slice(0, 300) : undefined;
       throw new BackendError(`${what} failed (${code ?? (err instanceof Error ? err.name : 'error')})`, code, { cause: err, ...(detail === undefined ? {} : { detail }) });
     }
   }

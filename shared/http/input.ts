@@ -81,8 +81,8 @@ const AclSchema = z.object({
   retain: scalar('retain').refine((v) => v === undefined || ['true', 'false', '1', '0'].includes(v), 'retain must be true or false'),
 });
 
-function validate<S extends z.ZodType>(schema: S, fields: Fields): z.output<S> {
-  const parsed = schema.safeParse(fields);
+function validate<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   throw new BadRequestError(issue?.message ?? 'invalid request');
@@ -93,8 +93,8 @@ function clientAttrs(fields: Fields, nested: Record<string, string | undefined> 
   const attrs: Record<string, string> = {};
   for (const [key, value] of Object.entries(fields)) {
     if (!key.startsWith('client_attrs.') || key.length === 'client_attrs.'.length) continue;
-    if (typeof value === 'string' && value !== '') attrs[key.slice('client_attrs.'.length)] = value;
-    else if (typeof value === 'number' || typeof value === 'boolean') attrs[key.slice('client_attrs.'.length)] = String(value);
+    const parsed = validate(scalar(key), value);
+    if (parsed !== undefined) attrs[key.slice('client_attrs.'.length)] = parsed;
   }
   for (const [key, value] of Object.entries(nested ?? {})) if (value !== undefined) attrs[key] = value;
   return attrs;

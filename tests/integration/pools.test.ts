@@ -52,6 +52,14 @@ describe.each<Engine>(['postgres', 'mysql'])('the %s pool', (engine) => {
     expect(await s.query('SELECT 1 AS one', [])).toHaveLength(1);
   });
 
+  it('after every pooled connection is killed, the next query still succeeds (each broken connection retried)', async () => {
+    const s = store({ max: 4 });
+    await Promise.all([1, 2, 3, 4].map(() => s.query(engine === 'postgres' ? 'SELECT pg_sleep(0.05)' : 'SELECT SLEEP(0.05)', [])));
+    expect(await db.killClientConnections()).toBeGreaterThanOrEqual(4);
+    await pause(100);
+    for (let i = 0; i < 4; i += 1) expect(await s.query('SELECT 1 AS one', [])).toHaveLength(1);
+  });
+
   it('reports an unreachable server as a BackendError without the URL or credentials', async () => {
     const url = engine === 'postgres' ? 'postgres://admin:hunter2@127.0.0.1:1/db' : 'mysql://admin:hunter2@127.0.0.1:1/db';
     const s = open(engine, url);

@@ -343,3 +343,26 @@ describe('doubt never opens a topic: unknown conditions and unusable placeholder
     expect(decisionOf(await send({ username: 'u', topic: 'a/x', action: 'publish' }))).toBe('deny');
   });
 });
+
+describe('a client value never turns an allow rule into one for $ topics', () => {
+  it('client id "$SYS" gets nothing from allow ${clientid}/#, while an ordinary client id still does', async () => {
+    const send = handlersFor(
+      containerFor(
+        { AUTHZ_NO_MATCH: 'deny' },
+        new FakeStore([
+          { permission: 'allow', action: 'all', topic: '${clientid}/#' },
+          { permission: 'deny', action: 'all', topic: '#' },
+        ]),
+      ),
+    ).acl;
+    expect(decisionOf(await send({ username: 'u6', clientid: '$SYS', topic: '$SYS/#', action: 'subscribe', qos: '0' }))).toBe('deny');
+    expect(decisionOf(await send({ username: 'u6', clientid: '$SYS', topic: '$SYS/brokers/+/clients/#', action: 'subscribe', qos: '0' }))).toBe('deny');
+    expect(decisionOf(await send({ username: 'u6', clientid: '$SYS', topic: '$SYS/x', action: 'publish', qos: '0', retain: 'false' }))).toBe('deny');
+    expect(decisionOf(await send({ username: 'u6', clientid: 'dev1', topic: 'dev1/#', action: 'subscribe', qos: '0' }))).toBe('allow');
+  });
+
+  it('a literal $ in the rule itself is the operator\'s choice and still works', async () => {
+    const send = handlersFor(containerFor({ AUTHZ_NO_MATCH: 'deny' }, new FakeStore([{ permission: 'allow', action: 'subscribe', topic: '$SYS/clients/${clientid}/#' }]))).acl;
+    expect(decisionOf(await send({ username: 'u', clientid: 'c9', topic: '$SYS/clients/c9/#', action: 'subscribe', qos: '0' }))).toBe('allow');
+  });
+});

@@ -464,6 +464,7 @@ describe('bad input is a 400 naming the problem, never an allow', () => {
     { name: 'a JSON array under a JSON content type', routes: both, problem: [/JSON body must be an object/], sent: { contentType: JSON_TYPE, body: '["u1","pw"]' } },
     { name: 'JSON null under a JSON content type', routes: both, problem: [/JSON body must be an object/], sent: { contentType: JSON_TYPE, body: 'null' } },
     { name: 'a lone surrogate escaped in JSON', routes: both, problem: [/username/, /Unicode/], sent: { contentType: JSON_TYPE, body: '{"username":"\\ud800","password":"pw","topic":"t/1","action":"publish"}' } },
+    { name: 'a lone surrogate in a flat client_attrs key', routes: both, problem: [/client_attrs\.g/, /Unicode/], sent: { contentType: JSON_TYPE, body: '{"username":"u1","password":"pw","topic":"t/1","action":"publish","client_attrs.g":"\\ud800"}' } },
     { name: 'an empty body under a JSON content type', routes: both, problem: [/empty/], sent: { contentType: JSON_TYPE, body: ' ' } },
     { name: 'qos "x"', routes: ['acl'], problem: [/qos/], sent: { contentType: JSON_TYPE, body: JSON.stringify({ ...good, qos: 'x' }) } },
     {

@@ -260,3 +260,14 @@ describe('ph-5-topic-eq: an eq rule topic is never rendered', () => {
   });
 });
 
+describe('compileSql: markers cannot be smuggled in through ${$} or a MySQL non-comment', () => {
+  it('rejects ${$} followed by a digit in PostgreSQL, which would read as $1', () => {
+    expect(() => compileSql('SELECT ${$}1 AS x FROM t WHERE u = ${username}', { dialect: 'postgres', context: 'authn', setting: 'AUTHN_QUERY' })).toThrow(/positional parameter/);
+  });
+
+  it('treats MySQL "--?" as SQL (not a comment) and so rejects the bare ?', () => {
+    expect(() => compileSql('SELECT 1 FROM t WHERE a = 1 --?\n AND u = ${username}', { dialect: 'mysql', context: 'authn', setting: 'AUTHN_QUERY' })).toThrow(/bare "\?"/);
+    expect(compileSql('SELECT 1 FROM t WHERE u = ${username} -- why?', { dialect: 'mysql', context: 'authn', setting: 'AUTHN_QUERY' }).params).toEqual(['username']);
+  });
+});
+
