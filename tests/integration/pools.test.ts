@@ -57,7 +57,8 @@ describe.each<Engine>(['postgres', 'mysql'])('the %s pool', (engine) => {
     await Promise.all([1, 2, 3, 4].map(() => s.query(engine === 'postgres' ? 'SELECT pg_sleep(0.05)' : 'SELECT SLEEP(0.05)', [])));
     expect(await db.killClientConnections()).toBeGreaterThanOrEqual(4);
     await pause(100);
-    for (let i = 0; i < 4; i += 1) expect(await s.query('SELECT 1 AS one', [])).toHaveLength(1);
+    const answers = await Promise.allSettled([1, 2, 3, 4, 5, 6, 7, 8].map(() => s.query('SELECT 1 AS one', [])));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill('fulfilled'));
   });
 
   it('reports an unreachable server as a BackendError without the URL or credentials', async () => {
