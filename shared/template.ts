@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.js';
-import type { AuthnRequest, ClientInfo } from './types.js';
+import type { AuthnRequest } from './types.js';
 
 /**
  * The one template renderer. A template is compiled once at start-up; client values only ever
@@ -18,6 +18,11 @@ const ALLOWED: Record<TemplateContext, ReadonlySet<string>> = {
 const NAME = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/;
 const ATTR_PREFIX = 'client_attrs.';
 
+/** Is `${name}` a placeholder this context fills with client data? */
+function isAllowed(context: TemplateContext, name: string): boolean {
+  return NAME.test(name) && (ALLOWED[context].has(name) || name.startsWith(ATTR_PREFIX));
+}
+
 /** The placeholders a context accepts, for error messages and the README. */
 export function allowedPlaceholders(context: TemplateContext): string[] {
   return [...ALLOWED[context], 'client_attrs.NAME'].map((n) => `\${${n}}`);
@@ -32,15 +37,16 @@ function scanPlaceholder(text: string, start: number, setting: string, context: 
   const name = text.slice(start + 2, close);
   if (name === '$') return { kind: 'dollar', end: close + 1 };
   if (!NAME.test(name)) throw new ConfigError(setting, `malformed placeholder \${${name}} at character ${start + 1}`);
-  const allowed = ALLOWED[context].has(name) || (name.startsWith(ATTR_PREFIX) && name.length > ATTR_PREFIX.length);
-  if (!allowed) {
+  if (!isAllowed(context, name)) {
     throw new ConfigError(setting, `placeholder \${${name}} is not allowed here; allowed: ${allowedPlaceholders(context).join(', ')}, \${$}`);
   }
   return { kind: 'name', name, end: close + 1 };
 }
 
-/** The value a placeholder takes for a client; undefined when unset. */
-/** (An ACL request is an AuthnRequest without credentials, so both kinds are accepted.) */
+/**
+ * The value a placeholder takes for a client; undefined when unset. (An ACL request is an
+ * AuthnRequest without credentials, so both kinds are accepted.)
+ */
 export function placeholderValue(client: AuthnRequest, name: string): string | undefined {
   if (name.startsWith(ATTR_PREFIX)) return nonEmpty(client.client_attrs[name.slice(ATTR_PREFIX.length)]);
   switch (name) {
@@ -50,7 +56,6 @@ export function placeholderValue(client: AuthnRequest, name: string): string | u
     case 'cert_common_name':
     case 'cert_subject':
     case 'zone':
-      return nonEmpty(client[name]);
     case 'password':
     case 'cert_pem':
       return nonEmpty(client[name]);
@@ -71,7 +76,7 @@ export interface SqlTemplate {
   /** True when a secret (`${password}`, `${cert_pem}`) is bound: the server's error text may quote it. */
   readonly bindsSecret: boolean;
   /** The bound values for one client, in marker order; an unset value binds as ''. */
-  bind(client: AuthnRequest | ClientInfo): string[];
+  bind(client: AuthnRequest): string[];
 }
 
 /**
@@ -167,7 +172,7 @@ export function compileSql(template: string, opts: { dialect: Dialect; context: 
     text: out,
     params: names,
     bindsSecret: names.some((n) => n === 'password' || n === 'cert_pem'),
-    bind: (client: AuthnRequest | ClientInfo) => names.map((name) => placeholderValue(client, name) ?? ''),
+    bind: (client: AuthnRequest) => names.map((name) => placeholderValue(client, name) ?? ''),
   });
 }
 
@@ -270,9 +275,8 @@ function parseTopic(topic: string): TopicPart[] | undefined {
         break;
       }
       const name = topic.slice(i + 2, close);
-      const known = ALLOWED.topic.has(name) || (name.startsWith(ATTR_PREFIX) && NAME.test(name) && name.length > ATTR_PREFIX.length);
       if (name === '$') literal += '$';
-      else if (known) {
+      else if (isAllowed('topic', name)) {
         if (literal) parts.push({ literal });
         literal = '';
         parts.push({ name });

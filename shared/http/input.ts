@@ -90,11 +90,12 @@ function validate<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
 
 /** `client_attrs.NAME` keys and a nested `client_attrs` object, merged (nested wins). */
 function clientAttrs(fields: Fields, nested: Record<string, string | undefined> | undefined): Record<string, string> {
+  const prefix = 'client_attrs.';
   const attrs: Record<string, string> = {};
   for (const [key, value] of Object.entries(fields)) {
-    if (!key.startsWith('client_attrs.') || key.length === 'client_attrs.'.length) continue;
+    if (!key.startsWith(prefix) || key.length === prefix.length) continue;
     const parsed = validate(scalar(key), value);
-    if (parsed !== undefined) attrs[key.slice('client_attrs.'.length)] = parsed;
+    if (parsed !== undefined) attrs[key.slice(prefix.length)] = parsed;
   }
   for (const [key, value] of Object.entries(nested ?? {})) if (value !== undefined) attrs[key] = value;
   return attrs;
