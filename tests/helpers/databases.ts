@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import postgres from 'postgres';
@@ -32,8 +33,16 @@ const withDb = (url: string, db: string): string => {
   return u.toString();
 };
 
+/**
+ * A short tag of this checkout's path, added to every database name: two checkouts on one machine
+ * (a CI clone beside a working copy) never drop each other's databases, and one checkout reuses
+ * its own names run after run.
+ */
+const CHECKOUT_TAG = createHash('sha256').update(new URL('../../', import.meta.url).pathname).digest('hex').slice(0, 8);
+
 export async function freshDatabase(engine: Engine, name: string): Promise<TestDatabase> {
-  return engine === 'postgres' ? freshPostgres(name) : freshMysql(name);
+  const db = `${name}_${CHECKOUT_TAG}`;
+  return engine === 'postgres' ? freshPostgres(db) : freshMysql(db);
 }
 
 async function freshPostgres(name: string): Promise<TestDatabase> {
