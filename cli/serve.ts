@@ -4,6 +4,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { ConfigError } from '../shared/errors.js';
 import { MAX_BODY_BYTES } from '../shared/http/event.js';
 import type { HttpResult } from '../shared/http/middleware.js';
+import { ROUTES, routeFor } from '../shared/routes.js';
 
 /**
  * `npm start`: the Lambda handlers served over plain HTTP. Each request becomes an API Gateway
@@ -16,14 +17,11 @@ async function main(): Promise<void> {
   let routes: Record<string, Handler>;
   let container;
   try {
-    const [{ defaultContainer }, auth, acl, health] = await Promise.all([
-      import('../shared/container.js'),
-      import('../functions/auth.js'),
-      import('../functions/acl.js'),
-      import('../functions/health.js'),
-    ]);
-    container = defaultContainer();
-    routes = { '/mqtt/auth': auth.handler as Handler, '/mqtt/acl': acl.handler as Handler, '/health': health.handler as Handler };
+    container = (await import('../shared/container.js')).defaultContainer();
+    const fns = [...new Set(ROUTES.map((r) => r.fn))];
+    const modules = await Promise.all(fns.map(async (fn) => [fn, ((await import(`../functions/${fn}.js`)) as { handler: Handler }).handler] as const));
+    const byFn = new Map(modules);
+    routes = Object.fromEntries(ROUTES.map((r) => [r.path, byFn.get(r.fn) as Handler]));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`configuration error: ${err.message}\n`);
@@ -74,7 +72,7 @@ async function serve(routes: Record<string, Handler>, req: IncomingMessage, res:
   const handler = routes[url.pathname];
   if (!handler) return send(res, { statusCode: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: `no route ${url.pathname}` }) });
   const method = req.method ?? 'GET';
-  const allowed = url.pathname === '/health' ? ['GET'] : ['GET', 'POST'];
+  const allowed: readonly string[] = routeFor(url.pathname)?.methods ?? [];
   if (!allowed.includes(method)) {
     return send(res, { statusCode: 405, headers: { 'content-type': 'application/json', allow: allowed.join(', ') }, body: JSON.stringify({ error: `method ${method} not allowed` }) });
   }
