@@ -16,6 +16,17 @@ export const ROUTES: readonly Route[] = [
   { path: '/mqtt/auth', methods: ['GET', 'POST'], fn: 'auth' },
   { path: '/mqtt/acl', methods: ['GET', 'POST'], fn: 'acl' },
   { path: '/health', methods: ['GET'], fn: 'health' },
+  // RabbitMQ rabbitmq_auth_backend_http (GET query or POST form)
+  { path: '/rabbitmq/user', methods: ['GET', 'POST'], fn: 'rabbitmq-auth' },
+  { path: '/rabbitmq/vhost', methods: ['GET', 'POST'], fn: 'rabbitmq-auth' },
+  { path: '/rabbitmq/resource', methods: ['GET', 'POST'], fn: 'rabbitmq-acl' },
+  { path: '/rabbitmq/topic', methods: ['GET', 'POST'], fn: 'rabbitmq-acl' },
+  // mosquitto-go-auth HTTP backend (its method setting may be POST, GET or PUT; GET and POST served)
+  { path: '/mosquitto/user', methods: ['GET', 'POST'], fn: 'mosquitto-auth' },
+  { path: '/mosquitto/superuser', methods: ['GET', 'POST'], fn: 'mosquitto-auth' },
+  { path: '/mosquitto/acl', methods: ['GET', 'POST'], fn: 'mosquitto-acl' },
+  // VerneMQ webhooks, named by the vernemq-hook header
+  { path: '/vernemq', methods: ['POST'], fn: 'vernemq' },
 ];
 
 export function routeFor(path: string): Route | undefined {

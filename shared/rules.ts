@@ -1,6 +1,6 @@
 import { renderTopic } from './template.js';
 import { covers, isValidFilter, isValidName, matches, overlaps, stripShare } from './topic.js';
-import type { AclRequest, Row } from './types.js';
+import type { AclRequest, AuthnRequest, Row } from './types.js';
 
 /**
  * The one rule evaluator: EMQX 5 ACL rows (`permission, action, topic[, qos, retain]`) in
@@ -112,12 +112,21 @@ export function ruleMatches(rule: Rule, req: AclRequest, topic: string): boolean
   if (rule.qos !== undefined && (req.qos === undefined ? !deny : !rule.qos.has(req.qos))) return false;
   if (req.action === 'publish' && rule.retain !== undefined && (req.retain === undefined ? !deny : rule.retain !== req.retain)) return false;
   if (rule.topic.eq) return rule.topic.text === topic;
-  const filter = renderTopic(rule.topic.template, req, deny ? 'literal' : 'strict');
+  const filter = ruleFilter(rule.permission, rule.topic.template, req);
   if (filter === undefined) return false;
   // A deny rule that a client's value made malformed (client id '#') still denies.
   if (!isValidFilter(filter)) return deny;
   if (req.action === 'publish') return matches(topic, filter);
   return deny ? overlaps(filter, topic) : covers(filter, topic);
+}
+
+/**
+ * The filter a non-`eq` rule stands for, for one client: allow rules render strictly (undefined when
+ * a value is unset or could widen the rule), deny rules literally. The result of a deny rule may be
+ * malformed (a client id '#'); such a rule denies everything it names.
+ */
+export function ruleFilter(permission: Permission, template: string, client: AuthnRequest): string | undefined {
+  return renderTopic(template, client, permission === 'deny' ? 'literal' : 'strict');
 }
 
 export type Evaluation = { readonly decision: Permission; readonly index: number } | { readonly decision: 'nomatch' };

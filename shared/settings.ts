@@ -28,6 +28,10 @@ export interface Settings {
   /** Local server only: the address to listen on. */
   readonly host: string;
   readonly logLevel: string;
+  /** EMQX 5.8+: an authentication allow carries the client's rules (`acl`) valid for `ttlS` seconds. */
+  readonly connectAcl: { readonly enabled: boolean; readonly ttlS: number };
+  /** How /mosquitto/* answers (mosquitto-go-auth `auth_opt_http_response_mode`). */
+  readonly mosquittoResponseMode: 'status' | 'json' | 'text';
   readonly pool: {
     readonly max: number;
     readonly connectTimeoutMs: number;
@@ -71,6 +75,9 @@ const SETTINGS = {
   DB_QUERY_TIMEOUT_MS: int(100, 60_000).default(1500),
   DB_IDLE_TIMEOUT_S: int(1, 86_400).default(60),
   DB_MAX_LIFETIME_S: int(10, 86_400).default(1800),
+  CONNECT_ACL: z.enum(['off', 'on']).default('off'),
+  CONNECT_ACL_TTL: int(60, 31_536_000).default(3600),
+  MOSQUITTO_RESPONSE_MODE: z.enum(['status', 'json', 'text']).default('status'),
 } as const;
 
 type Raw = { [K in keyof typeof SETTINGS]: z.output<(typeof SETTINGS)[K]> };
@@ -97,6 +104,8 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     port: s.PORT,
     host: s.HOST,
     logLevel: s.LOG_LEVEL,
+    connectAcl: { enabled: s.CONNECT_ACL === 'on', ttlS: s.CONNECT_ACL_TTL },
+    mosquittoResponseMode: s.MOSQUITTO_RESPONSE_MODE,
     pool: {
       max: s.DB_POOL_MAX,
       connectTimeoutMs: s.DB_CONNECT_TIMEOUT_MS,

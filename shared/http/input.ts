@@ -50,14 +50,14 @@ function isJson(text: string): boolean {
 }
 
 /** A scalar field: strings as they are, numbers and booleans as text; null and "" are unset. */
-const scalar = (name: string) =>
+export const scalar = (name: string) =>
   z
     .union([z.string(), z.number(), z.boolean(), z.null()], { error: `${name} must be a string` })
     .optional()
     .refine((v) => typeof v !== 'string' || v.isWellFormed(), `${name} is not valid Unicode (a lone surrogate)`)
     .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)));
 
-const identity = (name: string) =>
+export const identity = (name: string) =>
   scalar(name).refine((v) => v === undefined || !v.includes('\u0000'), `${name} must not contain a NUL character`);
 
 const clientShape = {
@@ -81,7 +81,7 @@ const AclSchema = z.object({
   retain: scalar('retain').refine((v) => v === undefined || ['true', 'false', '1', '0'].includes(v), 'retain must be true or false'),
 });
 
-function validate<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+export function validate<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
@@ -112,7 +112,7 @@ function client(fields: Fields, v: ClientFields): ClientInfo {
 }
 
 /** Drops unset keys so optional properties are absent, never `undefined`. */
-function defined<T extends Record<string, string | undefined>>(o: T): { [K in keyof T]?: string } {
+export function defined<T extends Record<string, string | undefined>>(o: T): { [K in keyof T]?: string } {
   const out: Partial<Record<keyof T, string>> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k as keyof T] = v;
   return out;

@@ -1,0 +1,21 @@
+import middy from '@middy/core';
+import { mosquittoAcl } from '../shared/brokers.js';
+import { defaultContainer, type Container } from '../shared/container.js';
+import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
+import { mosquittoAnswer, mosquittoErrors, parseMosquittoAcl, type MosquittoAclRequest } from '../shared/http/mosquitto.js';
+
+/** `GET|POST /mosquitto/acl`: mosquitto-go-auth HTTP backend ACL check. */
+export function createMosquittoAclHandler(c: Container) {
+  const mode = c.settings.mosquittoResponseMode;
+  return middy<InputEvent<MosquittoAclRequest>, HttpResult>()
+    .use(mosquittoErrors({ log: c.log, route: 'mosquitto-acl', mode }))
+    .use(httpInput(parseMosquittoAcl))
+    .handler(async (event) => {
+      const req = inputOf(event);
+      const verdict = await mosquittoAcl(await c.authzDeps(), req.client, req.topic, req.acc);
+      c.log.debug({ route: 'mosquitto/acl', granted: verdict.answer, reason: verdict.reason }, 'decision');
+      return mosquittoAnswer(mode, verdict.answer, verdict.reason);
+    });
+}
+
+export const handler = createMosquittoAclHandler(defaultContainer());

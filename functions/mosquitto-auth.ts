@@ -1,0 +1,22 @@
+import middy from '@middy/core';
+import { mosquittoUser, superuserOf } from '../shared/brokers.js';
+import { defaultContainer, type Container } from '../shared/container.js';
+import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
+import { mosquittoAnswer, mosquittoErrors, parseMosquittoAuth, type MosquittoAuthRequest } from '../shared/http/mosquitto.js';
+
+/** `GET|POST /mosquitto/user` and `/mosquitto/superuser`: mosquitto-go-auth HTTP backend. */
+export function createMosquittoAuthHandler(c: Container) {
+  const mode = c.settings.mosquittoResponseMode;
+  return middy<InputEvent<MosquittoAuthRequest>, HttpResult>()
+    .use(mosquittoErrors({ log: c.log, route: 'mosquitto-auth', mode }))
+    .use(httpInput(parseMosquittoAuth))
+    .handler(async (event) => {
+      const req = inputOf(event);
+      const deps = await c.authnDeps();
+      const verdict = req.kind === 'user' ? await mosquittoUser(deps, req.client) : await superuserOf(deps, req.client);
+      c.log.debug({ route: `mosquitto/${req.kind}`, granted: verdict.answer, reason: verdict.reason }, 'decision');
+      return mosquittoAnswer(mode, verdict.answer, verdict.reason);
+    });
+}
+
+export const handler = createMosquittoAuthHandler(defaultContainer());

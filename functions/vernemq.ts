@@ -1,0 +1,25 @@
+import middy from '@middy/core';
+import { vernePublish, verneRegister, verneSubscribe } from '../shared/brokers.js';
+import { defaultContainer, type Container } from '../shared/container.js';
+import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
+import { parseVerne, verneAnswer, verneErrors, type VerneRequest } from '../shared/http/vernemq.js';
+
+/** `POST /vernemq`: VerneMQ webhooks auth_on_register, auth_on_subscribe, auth_on_publish (and _m5). */
+export function createVernemqHandler(c: Container) {
+  return middy<InputEvent<VerneRequest>, HttpResult>()
+    .use(verneErrors({ log: c.log, route: 'vernemq' }))
+    .use(httpInput(parseVerne))
+    .handler(async (event) => {
+      const req = inputOf(event);
+      const verdict =
+        req.hook === 'auth_on_register'
+          ? await verneRegister(await c.authnDeps(), req.client)
+          : req.hook === 'auth_on_subscribe'
+            ? await verneSubscribe(await c.authzDeps(), req.client, req.topics, req.v5)
+            : await vernePublish(await c.authzDeps(), { ...req.client, topic: req.topic, action: 'publish', ...(req.qos === undefined ? {} : { qos: req.qos }), ...(req.retain === undefined ? {} : { retain: req.retain }) });
+      c.log.debug({ route: 'vernemq', hook: req.hook, clientid: req.client.clientid, reason: verdict.reason }, 'decision');
+      return verneAnswer(verdict.answer);
+    });
+}
+
+export const handler = createVernemqHandler(defaultContainer());

@@ -1,0 +1,93 @@
+import type { AuthzDeps } from './authz.js';
+import type { AuthnOutcome } from './authn.js';
+import { lookup } from './lookup.js';
+import { parseRow, ruleFilter, type Rule } from './rules.js';
+import { isValidFilter } from './topic.js';
+import type { AuthnRequest } from './types.js';
+
+/**
+ * Connect-time ACL for EMQX 5.8+: the client's rules, rendered for it, travel in the
+ * authentication answer (`acl` + `expire_at`), so EMQX rarely has to ask /mqtt/acl.
+ */
+
+/** One rule in EMQX's `acl` format (emqx_authz_rule_raw). */
+export interface EmqxAclRule {
+  readonly permission: 'allow' | 'deny';
+  readonly action: 'publish' | 'subscribe' | 'all';
+  readonly topic: string;
+  readonly qos?: number[];
+  readonly retain?: boolean;
+}
+
+export type ConnectAcl = { readonly acl: EmqxAclRule[]; readonly dropped: number } | { readonly failed: string };
+
+/**
+ * Reads and renders one client's rules, in order. An allow rule that cannot apply to this client
+ * (a value unset or one that would widen it) is dropped: our evaluator would never match it
+ * either. A rule that cannot be sent exactly (an invalid row, a deny rule a client value made
+ * malformed, text EMQX would render again) fails the whole list: a partial list could allow more.
+ */
+export async function connectAcl(deps: AuthzDeps, client: AuthnRequest): Promise<ConnectAcl> {
+  const found = await lookup(deps, client, 'authorization');
+  if ('failed' in found) return found;
+  const acl: EmqxAclRule[] = [];
+  let dropped = 0;
+  for (const [index, row] of found.rows.entries()) {
+    const parsed = parseRow(row);
+    if ('invalid' in parsed) return { failed: `invalid ACL row ${index}: ${parsed.invalid}` };
+    const rule = toEmqx(parsed.rule, client);
+    if (rule === 'drop') dropped += 1;
+    else if (typeof rule === 'string') return { failed: `ACL row ${index}: ${rule}` };
+    else acl.push(rule);
+  }
+  return { acl, dropped };
+}
+
+function toEmqx(rule: Rule, client: AuthnRequest): EmqxAclRule | 'drop' | string {
+  let topic: string;
+  if (rule.topic.eq) topic = `eq ${rule.topic.text}`;
+  else {
+    const filter = ruleFilter(rule.permission, rule.topic.template, client);
+    // EMQX renders `${…}` in acl topics itself: text that still holds one cannot be sent as is.
+    const exact = filter !== undefined && isValidFilter(filter) && !filter.includes('${');
+    if (!exact) return rule.permission === 'allow' ? 'drop' : 'a deny rule rendered for this client is not a plain MQTT filter';
+    topic = filter;
+  }
+  const action = rule.actions.size === 2 ? 'all' : rule.actions.has('publish') ? 'publish' : 'subscribe';
+  return {
+    permission: rule.permission,
+    action,
+    topic,
+    ...(rule.qos === undefined ? {} : { qos: [...rule.qos].sort() }),
+    // EMQX takes a retain condition on publish rules only; ours never applies to a subscription.
+    ...(rule.retain === undefined || action === 'subscribe' ? {} : { retain: rule.retain }),
+  };
+}
+
+/** An authentication outcome, with the client's rules when they travel with it. */
+export type AuthnAnswer = AuthnOutcome & { readonly acl?: EmqxAclRule[]; readonly expire_at?: number };
+
+/**
+ * Adds the connect-time ACL to an allow for a non-superuser (superusers skip authorization in
+ * EMQX). When the rules cannot be read or sent exactly, AUTHZ_BACKEND_FAILURE decides: `deny`
+ * (default) answers the login as an authentication backend failure (AUTHN_BACKEND_FAILURE), so
+ * nobody gets in without their rules; `ignore` allows without `acl`, leaving every check to
+ * /mqtt/acl. Never an allow with rules wider than the table's.
+ */
+export async function withConnectAcl(
+  deps: AuthzDeps,
+  opts: { readonly ttlS: number; readonly authnFailure: 'ignore' | 'deny'; readonly nowMs?: number },
+  client: AuthnRequest,
+  outcome: AuthnOutcome,
+): Promise<AuthnAnswer> {
+  if (outcome.result !== 'allow' || outcome.is_superuser) return outcome;
+  const rules = await connectAcl(deps, client);
+  if ('failed' in rules) {
+    deps.log.warn({ clientid: client.clientid, problem: rules.failed, policy: deps.onBackendFailure }, 'connect-time ACL unavailable');
+    if (deps.onBackendFailure === 'ignore') return { ...outcome, reason: `${outcome.reason}; no connect-time ACL (${rules.failed})` };
+    return { result: opts.authnFailure, reason: `connect-time ACL unavailable: ${rules.failed}` };
+  }
+  const expireAt = Math.floor((opts.nowMs ?? Date.now()) / 1000) + opts.ttlS;
+  const dropped = rules.dropped === 0 ? '' : `; ${rules.dropped} allow rule(s) dropped`;
+  return { ...outcome, acl: rules.acl, expire_at: expireAt, reason: `${outcome.reason}; ${rules.acl.length} ACL rule(s)${dropped}` };
+}

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { BadRequestError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { AuthnRequest, ClientInfo } from '../types.js';
+import type { HttpRequest } from './event.js';
+import { defined, identity, readFields, scalar, validate } from './input.js';
+import { answerErrors, json, text, type HttpResult } from './middleware.js';
+
+/**
+ * mosquitto-go-auth's HTTP backend (brokers.md §3): `/mosquitto/user`, `/mosquitto/superuser`,
+ * `/mosquitto/acl`, JSON or form parameters, answered in the plugin's response mode.
+ */
+
+/** go-auth `acc`: 1 read (delivery to a subscriber), 2 write (publish), 3 read and write, 4 subscribe. */
+export type Acc = 1 | 2 | 3 | 4;
+
+export type MosquittoAuthRequest = { readonly kind: 'user'; readonly client: AuthnRequest } | { readonly kind: 'superuser'; readonly client: ClientInfo };
+export interface MosquittoAclRequest {
+  readonly client: ClientInfo;
+  readonly topic: string;
+  readonly acc: Acc;
+}
+
+const required = (name: string) => identity(name).refine((v) => v !== undefined, `${name} is required`);
+
+const UserSchema = z.object({ username: required('username'), password: scalar('password'), clientid: identity('clientid') });
+const SuperuserSchema = z.object({ username: required('username') });
+const AclSchema = z.object({
+  username: required('username'),
+  clientid: identity('clientid'),
+  topic: scalar('topic').refine((v) => v !== undefined, 'topic is required'),
+  acc: scalar('acc').refine((v) => v !== undefined && /^[1-4]$/.test(v), 'acc must be 1 (read), 2 (write), 3 (read-write) or 4 (subscribe)'),
+});
+
+const endpoint = (req: HttpRequest): string => req.path.slice(req.path.lastIndexOf('/') + 1);
+
+/** `/mosquitto/user` and `/mosquitto/superuser`. */
+export function parseMosquittoAuth(req: HttpRequest): MosquittoAuthRequest {
+  const fields = readFields(req);
+  const which = endpoint(req);
+  if (which === 'user') {
+    const v = validate(UserSchema, fields);
+    return { kind: 'user', client: { ...defined({ username: v.username, clientid: v.clientid, password: v.password }), client_attrs: {} } };
+  }
+  if (which === 'superuser') {
+    const v = validate(SuperuserSchema, fields);
+    return { kind: 'superuser', client: { username: v.username, client_attrs: {} } };
+  }
+  throw new BadRequestError(`unknown mosquitto-go-auth path ${req.path.slice(0, 60)}`);
+}
+
+/** `/mosquitto/acl`. */
+export function parseMosquittoAcl(req: HttpRequest): MosquittoAclRequest {
+  const v = validate(AclSchema, readFields(req));
+  return { client: { ...defined({ username: v.username, clientid: v.clientid }), client_attrs: {} }, topic: v.topic, acc: Number(v.acc) as Acc };
+}
+
+export type ResponseMode = 'status' | 'json' | 'text';
+
+/**
+ * An answer as go-auth reads it in `mode`. status: 200 granted, 403 refused. json: 200 with
+ * `{"Ok":…,"Error":…}`. text: 200 with `ok`, or the reason. `status` overrides the code (400 for
+ * bad input, 500 for a failure: any non-2xx is a refusal in every mode).
+ */
+export function mosquittoAnswer(mode: ResponseMode, granted: boolean, reason: string, status?: number): HttpResult {
+  if (mode === 'json') return json(status ?? 200, { Ok: granted, Error: granted ? '' : reason });
+  if (mode === 'text') return text(status ?? 200, granted ? 'ok' : reason);
+  return text(status ?? (granted ? 200 : 403), granted ? 'ok' : reason);
+}
+
+/** Bad input: 400; anything else: 500 (go-auth logs it as a backend error). Never granted. */
+export function mosquittoErrors(opts: { log: Logger; route: string; mode: ResponseMode }) {
+  return answerErrors({
+    log: opts.log,
+    route: opts.route,
+    refuse: (f) => mosquittoAnswer(opts.mode, false, f.message, f.badInput ? 400 : 500),
+  });
+}

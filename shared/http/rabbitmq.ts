@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { BadRequestError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { AclRequest, AuthnRequest } from '../types.js';
+import type { HttpRequest } from './event.js';
+import { defined, identity, readFields, scalar, validate } from './input.js';
+import { answerErrors, text, type HttpResult } from './middleware.js';
+
+/**
+ * RabbitMQ `rabbitmq_auth_backend_http` (brokers.md §2): four paths, GET query or POST form,
+ * answered with status 200, `text/plain` and exactly `allow`, `allow <tags>` or `deny`.
+ */
+
+export type RabbitAuthRequest =
+  | { readonly kind: 'user'; readonly client: AuthnRequest }
+  | { readonly kind: 'vhost'; readonly username: string; readonly vhost: string };
+
+export type RabbitAclRequest =
+  | { readonly kind: 'resource'; readonly username: string; readonly clientid?: string; readonly resource: string; readonly name: string; readonly permission: string }
+  | { readonly kind: 'topic'; readonly acl: AclRequest; readonly tags: readonly string[] };
+
+const required = (name: string) => identity(name).refine((v) => v !== undefined, `${name} is required`);
+const requiredText = (name: string) => scalar(name).refine((v) => v !== undefined, `${name} is required`);
+
+const UserSchema = z.object({ username: required('username'), password: scalar('password'), client_id: identity('client_id'), vhost: scalar('vhost') });
+const VhostSchema = z.object({ username: required('username'), vhost: requiredText('vhost') });
+const ResourceSchema = z.object({
+  username: required('username'),
+  client_id: identity('client_id'),
+  resource: z.enum(['queue', 'exchange'], { error: 'resource must be queue or exchange' }),
+  name: requiredText('name'),
+  permission: z.enum(['configure', 'read', 'write'], { error: 'permission must be configure, read or write' }),
+});
+const TopicSchema = z.object({
+  username: required('username'),
+  'variable_map.client_id': identity('variable_map.client_id'),
+  routing_key: requiredText('routing_key'),
+  permission: z.enum(['read', 'write'], { error: 'permission must be read or write' }),
+  tags: scalar('tags'),
+});
+
+/** The last path segment names the check, whatever prefix (an API Gateway stage) comes before it. */
+const endpoint = (req: HttpRequest): string => req.path.slice(req.path.lastIndexOf('/') + 1);
+
+/** `/rabbitmq/user` and `/rabbitmq/vhost`. */
+export function parseRabbitAuth(req: HttpRequest): RabbitAuthRequest {
+  const fields = readFields(req);
+  const which = endpoint(req);
+  if (which === 'user') {
+    const v = validate(UserSchema, fields);
+    return { kind: 'user', client: { ...defined({ username: v.username, clientid: v.client_id, password: v.password }), client_attrs: {} } };
+  }
+  if (which === 'vhost') {
+    const v = validate(VhostSchema, fields);
+    return { kind: 'vhost', username: v.username, vhost: v.vhost };
+  }
+  throw new BadRequestError(`unknown RabbitMQ authentication path ${req.path.slice(0, 60)}`);
+}
+
+/** `/rabbitmq/resource` and `/rabbitmq/topic`. */
+export function parseRabbitAcl(req: HttpRequest): RabbitAclRequest {
+  const fields = readFields(req);
+  const which = endpoint(req);
+  if (which === 'resource') {
+    const v = validate(ResourceSchema, fields);
+    return { kind: 'resource', username: v.username, ...defined({ clientid: v.client_id }), resource: v.resource, name: v.name, permission: v.permission };
+  }
+  if (which === 'topic') {
+    const v = validate(TopicSchema, fields);
+    const acl: AclRequest = {
+      ...defined({ username: v.username, clientid: v['variable_map.client_id'] }),
+      client_attrs: {},
+      topic: topicOfRoutingKey(v.routing_key),
+      action: v.permission === 'write' ? 'publish' : 'subscribe',
+    };
+    return { kind: 'topic', acl, tags: (v.tags ?? '').split(' ').filter((t) => t !== '') };
+  }
+  throw new BadRequestError(`unknown RabbitMQ authorization path ${req.path.slice(0, 60)}`);
+}
+
+/**
+ * The MQTT topic (or filter) a routing key came from: the MQTT plugin turned `/` into `.` and `+`
+ * into `*` (`#` stays). A `.` inside an MQTT level cannot be told apart and becomes a separator.
+ */
+export function topicOfRoutingKey(key: string): string {
+  return key.replaceAll('.', '/').replaceAll('*', '+');
+}
+
+export type RabbitAnswer = 'allow' | 'deny' | `allow ${string}`;
+
+export const rabbitAnswer = (answer: RabbitAnswer): HttpResult => text(200, answer);
+
+/** Every failure, bad input included, is RabbitMQ's "no": 200 `deny` (it has no "ignore"). */
+export function rabbitErrors(opts: { log: Logger; route: string }) {
+  return answerErrors({ ...opts, refuse: () => rabbitAnswer('deny') });
+}

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { BadRequestError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { AuthnRequest, ClientInfo } from '../types.js';
+import type { HttpRequest } from './event.js';
+import { defined, identity, readFields, scalar, validate } from './input.js';
+import { answerErrors, json, type HttpResult } from './middleware.js';
+
+/**
+ * VerneMQ webhooks (brokers.md §4) on one path, `/vernemq`: always POST with a JSON body, the hook
+ * named by the `vernemq-hook` header; answered with 200 and a JSON `result`.
+ */
+
+export type VerneHook = 'auth_on_register' | 'auth_on_subscribe' | 'auth_on_publish';
+
+export type VerneRequest =
+  | { readonly hook: 'auth_on_register'; readonly v5: boolean; readonly client: AuthnRequest }
+  | { readonly hook: 'auth_on_subscribe'; readonly v5: boolean; readonly client: ClientInfo; readonly topics: ReadonlyArray<{ readonly topic: string; readonly qos: 0 | 1 | 2 }> }
+  | { readonly hook: 'auth_on_publish'; readonly v5: boolean; readonly client: ClientInfo; readonly topic: string; readonly qos?: 0 | 1 | 2; readonly retain?: boolean };
+
+const HOOKS: ReadonlySet<string> = new Set(['auth_on_register', 'auth_on_subscribe', 'auth_on_publish']);
+
+const qos = z.union([z.literal(0), z.literal(1), z.literal(2)], { error: 'qos must be 0, 1 or 2' });
+const ClientSchema = { username: identity('username'), client_id: identity('client_id'), peer_addr: scalar('peer_addr') };
+const RegisterSchema = z.object({ ...ClientSchema, password: scalar('password') });
+const SubscribeSchema = z.object({
+  ...ClientSchema,
+  topics: z.array(z.object({ topic: z.string({ error: 'each topic must be a string' }).min(1, 'a topic is empty'), qos }), { error: 'topics must be a list of {topic, qos}' }).min(1, 'topics is empty'),
+});
+const PublishSchema = z.object({
+  ...ClientSchema,
+  topic: z.string({ error: 'topic is required' }).min(1, 'topic is required'),
+  qos: qos.optional(),
+  retain: z.boolean({ error: 'retain must be true or false' }).optional(),
+});
+
+export function parseVerne(req: HttpRequest): VerneRequest {
+  if (req.method !== 'POST') throw new BadRequestError('VerneMQ webhooks are POST requests');
+  const named = req.headers['vernemq-hook'] ?? '';
+  const v5 = named.endsWith('_m5');
+  const hook = v5 ? named.slice(0, -3) : named;
+  if (!HOOKS.has(hook)) throw new BadRequestError(`vernemq-hook header ${JSON.stringify(named.slice(0, 40))} is not auth_on_register, auth_on_subscribe or auth_on_publish (or their _m5 forms)`);
+  const fields = readFields(req);
+  const client = (v: { username: string | undefined; client_id: string | undefined; peer_addr: string | undefined }): ClientInfo => ({
+    ...defined({ username: v.username, clientid: v.client_id, peerhost: v.peer_addr }),
+    client_attrs: {},
+  });
+  if (hook === 'auth_on_register') {
+    const v = validate(RegisterSchema, fields);
+    return { hook, v5, client: { ...client(v), ...defined({ password: v.password }) } };
+  }
+  if (hook === 'auth_on_subscribe') {
+    const v = validate(SubscribeSchema, fields);
+    return { hook, v5, client: client(v), topics: v.topics };
+  }
+  const v = validate(PublishSchema, fields);
+  return { hook: 'auth_on_publish', v5, client: client(v), topic: v.topic, ...(v.qos === undefined ? {} : { qos: v.qos }), ...(v.retain === undefined ? {} : { retain: v.retain }) };
+}
+
+/** `ok` (with the subscribe rewrite, if any), `next`, or an error that refuses. */
+export type VerneAnswer = { readonly result: 'ok' | 'next' } | { readonly result: 'ok'; readonly topics: ReadonlyArray<{ topic: string; qos: number }>; readonly v5: boolean } | { readonly error: string };
+
+export function verneAnswer(answer: VerneAnswer): HttpResult {
+  if ('error' in answer) return json(200, { result: { error: answer.error } });
+  if ('topics' in answer) return json(200, answer.v5 ? { result: 'ok', modifiers: { topics: answer.topics } } : { result: 'ok', topics: answer.topics });
+  return json(200, { result: answer.result });
+}
+
+/** Every failure, bad input included, refuses with an error result (never `ok`, never `next`). */
+export function verneErrors(opts: { log: Logger; route: string }) {
+  return answerErrors({ ...opts, refuse: (f) => verneAnswer({ error: f.message }) });
+}
