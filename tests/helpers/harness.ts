@@ -45,6 +45,8 @@ export interface Sent {
   query?: string;
   base64?: boolean;
   format?: 'v1' | 'v2';
+  /** Further request headers (lower-case names). */
+  headers?: Record<string, string>;
 }
 
 /** Builds an API Gateway event (payload 2.0 by default, 1.0 on request). */
@@ -52,6 +54,7 @@ export function apiEvent(path: string, sent: Sent = {}): APIGatewayProxyEventV2 
   const method = sent.method ?? (sent.body === undefined ? 'GET' : 'POST');
   const headers: Record<string, string> = {};
   if (sent.contentType) headers['content-type'] = sent.contentType;
+  Object.assign(headers, sent.headers);
   const body = sent.body === undefined ? undefined : sent.base64 ? Buffer.from(sent.body, 'utf8').toString('base64') : sent.body;
   if ((sent.format ?? 'v2') === 'v1') {
     const qs: Record<string, string> = {};
@@ -117,4 +120,19 @@ export function handlersFor(c: Container) {
     rawAuth: (sent: Sent) => call('auth', '/mqtt/auth', sent),
     rawAcl: (sent: Sent) => call('acl', '/mqtt/acl', sent),
   };
+}
+
+/** An answer with its body as the raw text the broker reads. */
+export interface RawAnswer {
+  status: number;
+  contentType: string | undefined;
+  body: string;
+}
+
+type LambdaHandler = (event: APIGatewayProxyEventV2 | APIGatewayProxyEvent, context: Context) => Promise<{ statusCode: number; headers?: Record<string, unknown>; body: string }>;
+
+/** Calls any route's handler the way API Gateway would, keeping the body as text. */
+export async function callRaw(handler: LambdaHandler, path: string, sent: Sent): Promise<RawAnswer> {
+  const res = await handler(apiEvent(path, sent), context);
+  return { status: res.statusCode, contentType: res.headers?.['content-type'] as string | undefined, body: res.body };
 }

@@ -1,0 +1,292 @@
+import { createMosquittoAclHandler } from '../../functions/mosquitto-acl.js';
+import { createMosquittoAuthHandler } from '../../functions/mosquitto-auth.js';
+import { createRabbitmqAclHandler } from '../../functions/rabbitmq-acl.js';
+import { createRabbitmqAuthHandler } from '../../functions/rabbitmq-auth.js';
+import { createVernemqHandler } from '../../functions/vernemq.js';
+import type { Container } from '../../shared/container.js';
+import { hashPassword, parseHashConfig } from '../../shared/hash.js';
+import { freshDatabase, SCHEMA, type Engine, type TestDatabase } from '../helpers/databases.js';
+import { callRaw, containerFor, memoryLogger, type RawAnswer, type Sent } from '../helpers/harness.js';
+import { fieldCase } from '../helpers/vectors.js';
+
+/** RabbitMQ, mosquitto-go-auth and VerneMQ, asked through the real handlers, over real PostgreSQL and MariaDB. */
+
+const FORM = 'application/x-www-form-urlencoded';
+const JSON_TYPE = 'application/json';
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+
+function brokers(c: Container) {
+  const rabbitAuth = createRabbitmqAuthHandler(c);
+  const rabbitAcl = createRabbitmqAclHandler(c);
+  const mosqAuth = createMosquittoAuthHandler(c);
+  const mosqAcl = createMosquittoAclHandler(c);
+  const verne = createVernemqHandler(c);
+  return {
+    /** RabbitMQ sends a form body by POST (`auth_http.http_method = post`) or a query string by GET. */
+    rabbit: (path: 'user' | 'vhost' | 'resource' | 'topic', fields: Record<string, string>, method: 'GET' | 'POST' = 'POST') =>
+      callRaw((path === 'user' || path === 'vhost' ? rabbitAuth : rabbitAcl) as never, `/rabbitmq/${path}`, method === 'GET' ? { method, query: form(fields) } : { contentType: FORM, body: form(fields) }),
+    /** go-auth's default: JSON parameters by POST. */
+    mosquitto: (path: 'user' | 'superuser' | 'acl', fields: Record<string, unknown>, sent: Sent = {}) =>
+      callRaw((path === 'acl' ? mosqAcl : mosqAuth) as never, `/mosquitto/${path}`, { contentType: JSON_TYPE, body: JSON.stringify(fields), ...sent }),
+    verne: (hook: string, fields: Record<string, unknown>) => callRaw(verne as never, '/vernemq', { contentType: JSON_TYPE, body: JSON.stringify(fields), headers: { 'vernemq-hook': hook } }),
+  };
+}
+
+const text = (body: string): RawAnswer => ({ status: 200, contentType: 'text/plain', body });
+const jsonBody = (status: number, body: unknown): RawAnswer => ({ status, contentType: JSON_TYPE, body: JSON.stringify(body) });
+
+describe.each<Engine>(['postgres', 'mysql'])('other brokers against real %s', (engine) => {
+  let db: TestDatabase;
+  const containers: Container[] = [];
+  const make = (env: Record<string, string> = {}, log = memoryLogger().log) => {
+    const c = containerFor({ DATABASE_URL: db.url, PASSWORD_HASH: '{"name":"bcrypt"}', ...env }, undefined, log);
+    containers.push(c);
+    return brokers(c);
+  };
+  const m = (i: number) => (engine === 'postgres' ? `$${i}` : '?');
+
+  beforeAll(async () => {
+    db = await freshDatabase(engine, `maf_it_brokers_${engine}`);
+    await db.execFile(SCHEMA[engine]);
+    const cfg = parseHashConfig({ name: 'bcrypt', salt_rounds: 4 });
+    for (const [username, password, superuser] of [
+      ['alice', 'alice-pw', false],
+      ['root', 'root-pw', true],
+    ] as const) {
+      const stored = await hashPassword(cfg, password);
+      await db.exec(`INSERT INTO mqtt_user (username, password_hash, is_superuser) VALUES (${m(1)}, ${m(2)}, ${m(3)})`, [username, stored.hash, superuser]);
+    }
+    const rows: Array<[string, string, string, string, string | null]> = [
+      ['alice', 'allow', 'all', 'alice/#', null],
+      ['alice', 'allow', 'publish', 'outbox/#', null],
+      ['alice', 'allow', 'subscribe', 'devices/${clientid}/+', null],
+      ['alice', 'allow', 'subscribe', 'slow/#', '0'],
+      ['alice', 'deny', 'all', '#', null],
+    ];
+    for (const r of rows) await db.exec(`INSERT INTO mqtt_acl (username, permission, action, topic, qos) VALUES (${m(1)}, ${m(2)}, ${m(3)}, ${m(4)}, ${m(5)})`, r);
+  });
+  afterAll(async () => {
+    await Promise.all(containers.map((c) => c.close()));
+    await db.close();
+  });
+
+  describe('RabbitMQ rabbitmq_auth_backend_http', () => {
+    it('user: allow for the right password, by POST form and by GET query', async () => {
+      const h = make();
+      expect(await h.rabbit('user', { username: 'alice', password: 'alice-pw', vhost: '/', client_id: 'c-alice' })).toEqual(text('allow'));
+      expect(await h.rabbit('user', { username: 'alice', password: 'alice-pw', vhost: '/', client_id: 'c-alice' }, 'GET')).toEqual(text('allow'));
+    });
+
+    it('user: a superuser is `allow administrator`', async () => {
+      expect(await make().rabbit('user', { username: 'root', password: 'root-pw', vhost: '/', client_id: 'c-root' })).toEqual(text('allow administrator'));
+    });
+
+    it('user: deny for a wrong password and for an unknown user (RabbitMQ has no ignore)', async () => {
+      const h = make();
+      expect(await h.rabbit('user', { username: 'alice', password: 'nope', vhost: '/', client_id: 'c-alice' })).toEqual(text('deny'));
+      expect(await h.rabbit('user', { username: 'ghost', password: 'alice-pw', vhost: '/', client_id: 'c-ghost' })).toEqual(text('deny'));
+    });
+
+    it('user: a backend failure is deny under either authentication failure policy', async () => {
+      for (const policy of ['ignore', 'deny']) {
+        const h = make({ AUTHN_QUERY: 'SELECT password_hash FROM no_such_table WHERE username = ${username}', AUTHN_BACKEND_FAILURE: policy });
+        expect(await h.rabbit('user', { username: 'alice', password: 'alice-pw', vhost: '/', client_id: 'c-alice' })).toEqual(text('deny'));
+      }
+    });
+
+    it('vhost: allow (asked only after the user check succeeded)', async () => {
+      expect(await make().rabbit('vhost', { username: 'alice', vhost: '/', ip: '127.0.0.1', tags: '', client_id: 'c-alice' })).toEqual(text('allow'));
+    });
+
+    it("resource: the MQTT exchange and the client's own queues only", async () => {
+      const h = make();
+      const ask = (resource: string, name: string, permission: string, client_id = 'c-alice') => h.rabbit('resource', { username: 'alice', vhost: '/', resource, name, permission, tags: '', client_id });
+      expect(await ask('queue', 'mqtt-subscription-c-aliceqos1', 'configure')).toEqual(text('allow'));
+      expect(await ask('queue', 'mqtt-subscription-c-aliceqos0', 'read')).toEqual(text('allow'));
+      expect(await ask('queue', 'mqtt-subscription-c-bobqos1', 'read')).toEqual(text('deny'));
+      expect(await ask('queue', 'orders', 'write')).toEqual(text('deny'));
+      expect(await ask('exchange', 'amq.topic', 'read')).toEqual(text('allow'));
+      expect(await ask('exchange', 'amq.topic', 'write')).toEqual(text('allow'));
+      expect(await ask('exchange', 'amq.topic', 'configure')).toEqual(text('deny'));
+      expect(await ask('exchange', 'amq.direct', 'write')).toEqual(text('deny'));
+    });
+
+    it('topic: routing keys mapped back to MQTT topics and judged by the same rules', async () => {
+      const h = make();
+      const ask = (routing_key: string, permission: 'read' | 'write', tags = '') =>
+        h.rabbit('topic', { username: 'alice', vhost: '/', resource: 'topic', name: 'amq.topic', permission, tags, routing_key, 'variable_map.client_id': 'c-alice', 'variable_map.username': 'alice', 'variable_map.vhost': '/' });
+      expect(await ask('alice.x', 'write')).toEqual(text('allow'));
+      expect(await ask('alice.#', 'read')).toEqual(text('allow'));
+      expect(await ask('outbox.x', 'write')).toEqual(text('allow'));
+      expect(await ask('outbox.#', 'read')).toEqual(text('deny'));
+      expect(await ask('devices.c-alice.*', 'read')).toEqual(text('allow'));
+      expect(await ask('devices.c-alice.#', 'read')).toEqual(text('deny'));
+      expect(await ask('devices.c-bob.*', 'read')).toEqual(text('deny'));
+      expect(await ask('bob.x', 'write')).toEqual(text('deny'));
+      // A qos condition cannot be checked (RabbitMQ sends no qos): that allow rule does not apply.
+      expect(await ask('slow.x', 'read')).toEqual(text('deny'));
+      // The tag our user endpoint gives a superuser.
+      expect(await ask('bob.x', 'write', 'administrator')).toEqual(text('allow'));
+    });
+
+    it('topic: an authorization backend failure is deny', async () => {
+      const h = make({ AUTHZ_QUERY: 'SELECT permission, action, topic FROM no_such_table WHERE username = ${username}', AUTHZ_BACKEND_FAILURE: 'ignore' });
+      expect(await h.rabbit('topic', { username: 'alice', vhost: '/', resource: 'topic', name: 'amq.topic', permission: 'write', tags: '', routing_key: 'alice.x' })).toEqual(text('deny'));
+    });
+
+    it('bad input is 200 `deny` with a log line naming the problem', async () => {
+      const logger = memoryLogger();
+      const h = make({}, logger.log);
+      expect(await h.rabbit('user', { password: 'alice-pw', vhost: '/' })).toEqual(text('deny'));
+      expect(await h.rabbit('topic', { username: 'alice', permission: 'write', routing_key: 'alice.x', name: 'amq.topic' }, 'GET')).toEqual(text('allow'));
+      expect(await h.rabbit('topic', { username: 'alice', permission: 'configure', routing_key: 'alice.x', name: 'amq.topic' })).toEqual(text('deny'));
+      expect(await h.rabbit('resource', { username: 'alice', resource: 'topic', name: 'x', permission: 'read' })).toEqual(text('deny'));
+      const lines = logger.lines().join('\n');
+      expect(lines).toContain('username is required');
+      expect(lines).toContain('permission must be read or write');
+      expect(lines).toContain('resource must be queue or exchange');
+      expect(lines).not.toContain('alice-pw');
+    });
+  });
+
+  describe('mosquitto-go-auth HTTP backend', () => {
+    it('status mode (the default): 200 granted, 403 refused', async () => {
+      const h = make();
+      expect(await h.mosquitto('user', { username: 'alice', password: 'alice-pw', clientid: 'c-alice' })).toMatchObject({ status: 200 });
+      expect(await h.mosquitto('user', { username: 'alice', password: 'wrong', clientid: 'c-alice' })).toMatchObject({ status: 403 });
+      expect(await h.mosquitto('user', { username: 'ghost', password: 'x', clientid: 'c' })).toMatchObject({ status: 403 });
+      expect(await h.mosquitto('superuser', { username: 'root' })).toMatchObject({ status: 200 });
+      expect(await h.mosquitto('superuser', { username: 'alice' })).toMatchObject({ status: 403 });
+      expect(await h.mosquitto('superuser', { username: 'ghost' })).toMatchObject({ status: 403 });
+    });
+
+    it('acl: acc 1 read, 2 write, 3 read-write, 4 subscribe', async () => {
+      const h = make();
+      const acl = async (topic: string, acc: number) => (await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic, acc })).status;
+      expect(await acl('alice/x', 2)).toBe(200);
+      expect(await acl('alice/x', 1)).toBe(200);
+      expect(await acl('alice/x', 3)).toBe(200);
+      expect(await acl('alice/#', 4)).toBe(200);
+      expect(await acl('outbox/x', 2)).toBe(200);
+      expect(await acl('outbox/x', 1)).toBe(403);
+      expect(await acl('outbox/x', 3)).toBe(403);
+      expect(await acl('devices/c-alice/+', 4)).toBe(200);
+      expect(await acl('devices/c-alice/temp', 1)).toBe(200);
+      expect(await acl('devices/c-alice/#', 4)).toBe(403);
+      expect(await acl('bob/x', 2)).toBe(403);
+    });
+
+    it('json mode: {"Ok":…,"Error":…} with status 200', async () => {
+      const h = make({ MOSQUITTO_RESPONSE_MODE: 'json' });
+      expect(await h.mosquitto('user', { username: 'alice', password: 'alice-pw', clientid: 'c-alice' })).toEqual(jsonBody(200, { Ok: true, Error: '' }));
+      expect(await h.mosquitto('user', { username: 'alice', password: 'wrong', clientid: 'c-alice' })).toEqual(jsonBody(200, { Ok: false, Error: 'deny: wrong password' }));
+      expect(await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'bob/x', acc: 2 })).toEqual(jsonBody(200, { Ok: false, Error: 'publish deny: row 4 matched' }));
+    });
+
+    it('text mode: `ok`, or the reason', async () => {
+      const h = make({ MOSQUITTO_RESPONSE_MODE: 'text' });
+      expect(await h.mosquitto('superuser', { username: 'root' })).toEqual(text('ok'));
+      expect(await h.mosquitto('superuser', { username: 'alice' })).toEqual(text('not a superuser'));
+      expect(await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'alice/1', acc: 2 })).toEqual(text('ok'));
+    });
+
+    it('form parameters (auth_opt_http_params_mode form)', async () => {
+      const h = make();
+      expect((await h.mosquitto('user', {}, { contentType: FORM, body: form({ username: 'alice', password: 'alice-pw', clientid: 'c-alice' }) })).status).toBe(200);
+      expect((await h.mosquitto('acl', {}, { contentType: FORM, body: form({ username: 'alice', clientid: 'c-alice', topic: 'alice/x', acc: '2' }) })).status).toBe(200);
+    });
+
+    it('field case B24: a rule whose placeholder has no value does not match; no filler text', async () => {
+      const b24 = fieldCase('B24');
+      const row = b24.input['rows'][0] as { username: string; rw: number; topic: string };
+      // The %c form of the row needs the legacy renderer (EMQX 4 mode); its ${clientid} form is the same rule.
+      await db.exec(`INSERT INTO mqtt_acl (username, permission, action, topic) VALUES (${m(1)}, 'allow', 'publish', ${m(2)})`, [row.username, row.topic.replace('%c', '${clientid}')]);
+      const h = make({ AUTHZ_NO_MATCH: b24.input['no_match'] as string });
+      const requests = b24.input['requests'] as Array<{ username: string; clientid: string | null; topic: string }>;
+      const got = [];
+      for (const r of requests) got.push((await h.mosquitto('acl', { username: r.username, clientid: r.clientid, topic: r.topic, acc: row.rw })).status === 200 ? 'allow' : 'deny');
+      expect(got).toEqual(b24.expected['decisions']);
+    });
+
+    it('bad input: 400 with the problem, logged; a backend failure: refused', async () => {
+      const logger = memoryLogger();
+      const h = make({ MOSQUITTO_RESPONSE_MODE: 'json' }, logger.log);
+      expect(await h.mosquitto('acl', { username: 'alice', topic: 'alice/x', acc: 5 })).toEqual(jsonBody(400, { Ok: false, Error: 'acc must be 1 (read), 2 (write), 3 (read-write) or 4 (subscribe)' }));
+      expect(await h.mosquitto('user', { password: 'alice-pw' })).toEqual(jsonBody(400, { Ok: false, Error: 'username is required' }));
+      expect(logger.lines().join('\n')).toContain('acc must be 1');
+      expect(logger.lines().join('\n')).not.toContain('alice-pw');
+      const broken = make({ AUTHZ_QUERY: 'SELECT permission FROM no_such_table WHERE username = ${username}', AUTHZ_BACKEND_FAILURE: 'ignore' });
+      expect((await broken.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'alice/x', acc: 2 })).status).toBe(403);
+    });
+  });
+
+  describe('VerneMQ webhooks', () => {
+    const client = { client_id: 'c-alice', mountpoint: '', username: 'alice' };
+
+    it('auth_on_register and _m5: ok, error, next', async () => {
+      const h = make();
+      const reg = { peer_addr: '127.0.0.1', peer_port: 51000, mountpoint: '', client_id: 'c-alice', clean_session: true };
+      expect(await h.verne('auth_on_register', { ...reg, username: 'alice', password: 'alice-pw' })).toEqual(jsonBody(200, { result: 'ok' }));
+      expect(await h.verne('auth_on_register_m5', { ...reg, username: 'alice', password: 'alice-pw', properties: {} })).toEqual(jsonBody(200, { result: 'ok' }));
+      expect(await h.verne('auth_on_register', { ...reg, username: 'alice', password: 'wrong' })).toEqual(jsonBody(200, { result: { error: 'not_allowed' } }));
+      expect(await h.verne('auth_on_register', { ...reg, username: 'ghost', password: 'x' })).toEqual(jsonBody(200, { result: 'next' }));
+    });
+
+    it('auth_on_publish and _m5: ok or error, qos and retain passed on', async () => {
+      const h = make();
+      const pub = { ...client, qos: 1, payload: Buffer.from('secret payload').toString('base64'), retain: false };
+      expect(await h.verne('auth_on_publish', { ...pub, topic: 'alice/x' })).toEqual(jsonBody(200, { result: 'ok' }));
+      expect(await h.verne('auth_on_publish_m5', { ...pub, topic: 'bob/x', properties: {} })).toEqual(jsonBody(200, { result: { error: 'not_allowed' } }));
+      expect(await h.verne('auth_on_publish', { ...pub, username: 'ghost', topic: 'alice/x' })).toEqual(jsonBody(200, { result: 'next' }));
+    });
+
+    it('auth_on_subscribe: per-topic rejection with QoS 128 (v3) or 135 (v5)', async () => {
+      const h = make();
+      const topics = [
+        { topic: 'alice/#', qos: 1 },
+        { topic: 'bob/#', qos: 0 },
+        { topic: 'devices/c-alice/+', qos: 2 },
+      ];
+      expect(await h.verne('auth_on_subscribe', { ...client, topics: [topics[0], topics[2]] })).toEqual(jsonBody(200, { result: 'ok' }));
+      expect(await h.verne('auth_on_subscribe', { ...client, topics })).toEqual(
+        jsonBody(200, {
+          result: 'ok',
+          topics: [
+            { topic: 'alice/#', qos: 1 },
+            { topic: 'bob/#', qos: 128 },
+            { topic: 'devices/c-alice/+', qos: 2 },
+          ],
+        }),
+      );
+      expect(await h.verne('auth_on_subscribe_m5', { ...client, topics, properties: {} })).toEqual(
+        jsonBody(200, {
+          result: 'ok',
+          modifiers: {
+            topics: [
+              { topic: 'alice/#', qos: 1 },
+              { topic: 'bob/#', qos: 135 },
+              { topic: 'devices/c-alice/+', qos: 2 },
+            ],
+          },
+        }),
+      );
+      // The qos condition is checked against the requested QoS.
+      expect(await h.verne('auth_on_subscribe', { ...client, topics: [{ topic: 'slow/x', qos: 0 }] })).toEqual(jsonBody(200, { result: 'ok' }));
+      expect(await h.verne('auth_on_subscribe', { ...client, topics: [{ topic: 'slow/x', qos: 1 }, { topic: 'bob/#', qos: 0 }] })).toEqual(jsonBody(200, { result: { error: 'not_allowed' } }));
+      expect(await h.verne('auth_on_subscribe', { ...client, username: 'ghost', topics })).toEqual(jsonBody(200, { result: 'next' }));
+    });
+
+    it('bad input and an unknown hook: an error result, logged, never ok or next; the payload is never logged', async () => {
+      const logger = memoryLogger();
+      const h = make({}, logger.log);
+      expect(await h.verne('on_publish', { ...client, topic: 'alice/x' })).toEqual(
+        jsonBody(200, { result: { error: 'vernemq-hook header "on_publish" is not auth_on_register, auth_on_subscribe or auth_on_publish (or their _m5 forms)' } }),
+      );
+      expect(await h.verne('auth_on_subscribe', { ...client, topics: [{ topic: 'a', qos: 3 }] })).toEqual(jsonBody(200, { result: { error: 'qos must be 0, 1 or 2' } }));
+      expect(await h.verne('auth_on_publish', { ...client, payload: 'c2VjcmV0' })).toEqual(jsonBody(200, { result: { error: 'topic is required' } }));
+      const lines = logger.lines().join('\n');
+      expect(lines).toContain('topic is required');
+      expect(lines).not.toContain('c2VjcmV0');
+    });
+  });
+});
