@@ -6,7 +6,7 @@ import { createVernemqHandler } from '../../functions/vernemq.js';
 import type { Container } from '../../shared/container.js';
 import { hashPassword, parseHashConfig } from '../../shared/hash.js';
 import { freshDatabase, SCHEMA, type Engine, type TestDatabase } from '../helpers/databases.js';
-import { callRaw, containerFor, memoryLogger, type RawAnswer, type Sent } from '../helpers/harness.js';
+import { callRaw, containerFor, handlersFor, memoryLogger, type RawAnswer, type Sent } from '../helpers/harness.js';
 import { fieldCase } from '../helpers/vectors.js';
 
 /** RabbitMQ, mosquitto-go-auth and VerneMQ, asked through the real handlers, over real PostgreSQL and MariaDB. */
@@ -217,6 +217,55 @@ describe.each<Engine>(['postgres', 'mysql'])('other brokers against real %s', (e
       expect(logger.lines().join('\n')).not.toContain('alice-pw');
       const broken = make({ AUTHZ_QUERY: 'SELECT permission FROM no_such_table WHERE username = ${username}', AUTHZ_BACKEND_FAILURE: 'ignore' });
       expect((await broken.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'alice/x', acc: 2 })).status).toBe(403);
+    });
+  });
+
+  describe('connect-time ACL on /mqtt/auth (EMQX 5.8+, CONNECT_ACL=on)', () => {
+    const emqx = (env: Record<string, string> = {}) => {
+      const c = containerFor({ DATABASE_URL: db.url, PASSWORD_HASH: '{"name":"bcrypt"}', CONNECT_ACL: 'on', ...env });
+      containers.push(c);
+      return handlersFor(c);
+    };
+
+    it("an allow carries the client's rendered rules and expire_at (Unix seconds, now + CONNECT_ACL_TTL)", async () => {
+      const before = Math.floor(Date.now() / 1000);
+      const answer = await emqx({ CONNECT_ACL_TTL: '600' }).auth({ username: 'alice', password: 'alice-pw', clientid: 'c-alice' });
+      const after = Math.floor(Date.now() / 1000);
+      expect(answer.status).toBe(200);
+      const { expire_at, ...rest } = answer.body;
+      expect(rest).toEqual({
+        result: 'allow',
+        is_superuser: false,
+        acl: [
+          { permission: 'allow', action: 'all', topic: 'alice/#' },
+          { permission: 'allow', action: 'publish', topic: 'outbox/#' },
+          { permission: 'allow', action: 'subscribe', topic: 'devices/c-alice/+' },
+          { permission: 'allow', action: 'subscribe', topic: 'slow/#', qos: [0] },
+          { permission: 'deny', action: 'all', topic: '#' },
+        ],
+      });
+      expect(expire_at).toBeGreaterThanOrEqual(before + 600);
+      expect(expire_at).toBeLessThanOrEqual(after + 600);
+    });
+
+    it('a client id that would widen a rule loses that rule, not the others', async () => {
+      const answer = await emqx().auth({ username: 'alice', password: 'alice-pw', clientid: '#' });
+      expect((answer.body['acl'] as Array<{ topic: string }>).map((r) => r.topic)).toEqual(['alice/#', 'outbox/#', 'slow/#', '#']);
+    });
+
+    it('a superuser, a wrong password and an unknown user get no rules', async () => {
+      const h = emqx();
+      expect((await h.auth({ username: 'root', password: 'root-pw', clientid: 'c-root' })).body).toEqual({ result: 'allow', is_superuser: true });
+      expect((await h.auth({ username: 'alice', password: 'nope', clientid: 'c-alice' })).body).toEqual({ result: 'deny' });
+      expect((await h.auth({ username: 'ghost', password: 'nope', clientid: 'c-ghost' })).body).toEqual({ result: 'ignore' });
+    });
+
+    it('an ACL query failure never allows with partial rules: by default the login answers AUTHN_BACKEND_FAILURE', async () => {
+      const broken = { AUTHZ_QUERY: 'SELECT permission, action, topic FROM no_such_table WHERE username = ${username}' };
+      expect((await emqx(broken).auth({ username: 'alice', password: 'alice-pw' })).body).toEqual({ result: 'ignore' });
+      expect((await emqx({ ...broken, AUTHN_BACKEND_FAILURE: 'deny' }).auth({ username: 'alice', password: 'alice-pw' })).body).toEqual({ result: 'deny' });
+      // AUTHZ_BACKEND_FAILURE=ignore: let in without rules; every check then goes to /mqtt/acl.
+      expect((await emqx({ ...broken, AUTHZ_BACKEND_FAILURE: 'ignore' }).auth({ username: 'alice', password: 'alice-pw' })).body).toEqual({ result: 'allow', is_superuser: false });
     });
   });
 
