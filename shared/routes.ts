@@ -3,7 +3,7 @@
  * `functions/` exporting `handler`) that answers it. The local server serves exactly this table;
  * `serverless.yml` declares the same routes (a test holds the two together).
  */
-export type Method = 'GET' | 'POST';
+export type Method = 'GET' | 'POST' | 'PUT';
 
 export interface Route {
   readonly path: string;
@@ -21,10 +21,10 @@ export const ROUTES: readonly Route[] = [
   { path: '/rabbitmq/vhost', methods: ['GET', 'POST'], fn: 'rabbitmq-auth' },
   { path: '/rabbitmq/resource', methods: ['GET', 'POST'], fn: 'rabbitmq-acl' },
   { path: '/rabbitmq/topic', methods: ['GET', 'POST'], fn: 'rabbitmq-acl' },
-  // mosquitto-go-auth HTTP backend (its method setting may be POST, GET or PUT; GET and POST served)
-  { path: '/mosquitto/user', methods: ['GET', 'POST'], fn: 'mosquitto-auth' },
-  { path: '/mosquitto/superuser', methods: ['GET', 'POST'], fn: 'mosquitto-auth' },
-  { path: '/mosquitto/acl', methods: ['GET', 'POST'], fn: 'mosquitto-acl' },
+  // mosquitto-go-auth HTTP backend (auth_opt_http_method POST, GET or PUT)
+  { path: '/mosquitto/user', methods: ['GET', 'POST', 'PUT'], fn: 'mosquitto-auth' },
+  { path: '/mosquitto/superuser', methods: ['GET', 'POST', 'PUT'], fn: 'mosquitto-auth' },
+  { path: '/mosquitto/acl', methods: ['GET', 'POST', 'PUT'], fn: 'mosquitto-acl' },
   // VerneMQ webhooks, named by the vernemq-hook header
   { path: '/vernemq', methods: ['POST'], fn: 'vernemq' },
 ];

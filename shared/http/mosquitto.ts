@@ -32,11 +32,14 @@ const AclSchema = z.object({
   acc: scalar('acc').refine((v) => v !== undefined && /^[1-4]$/.test(v), 'acc must be 1 (read), 2 (write), 3 (read-write) or 4 (subscribe)'),
 });
 
+/** go-auth sends its parameters in the body with whatever method it is set to use: GET and PUT too. */
+const fieldsOf = (req: HttpRequest) => readFields(req.method === 'PUT' || (req.method === 'GET' && req.body.trim() !== '') ? { ...req, method: 'POST' } : req);
+
 const endpoint = (req: HttpRequest): string => req.path.slice(req.path.lastIndexOf('/') + 1);
 
 /** `/mosquitto/user` and `/mosquitto/superuser`. */
 export function parseMosquittoAuth(req: HttpRequest): MosquittoAuthRequest {
-  const fields = readFields(req);
+  const fields = fieldsOf(req);
   const which = endpoint(req);
   if (which === 'user') {
     const v = validate(UserSchema, fields);
@@ -51,7 +54,7 @@ export function parseMosquittoAuth(req: HttpRequest): MosquittoAuthRequest {
 
 /** `/mosquitto/acl`. */
 export function parseMosquittoAcl(req: HttpRequest): MosquittoAclRequest {
-  const v = validate(AclSchema, readFields(req));
+  const v = validate(AclSchema, fieldsOf(req));
   return { client: { ...defined({ username: v.username, clientid: v.clientid }), client_attrs: {} }, topic: v.topic, acc: Number(v.acc) as Acc };
 }
 

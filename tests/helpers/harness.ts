@@ -39,7 +39,7 @@ export function containerFor(env: Record<string, string>, store?: SqlStore, log?
 }
 
 export interface Sent {
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'PUT';
   contentType?: string | null;
   body?: string;
   query?: string;

@@ -196,6 +196,13 @@ describe.each<Engine>(['postgres', 'mysql'])('other brokers against real %s', (e
       expect((await h.mosquitto('acl', {}, { contentType: FORM, body: form({ username: 'alice', clientid: 'c-alice', topic: 'alice/x', acc: '2' }) })).status).toBe(200);
     });
 
+    it('a JSON body sent with GET or PUT (auth_opt_http_method) is read like a POST', async () => {
+      const h = make();
+      expect((await h.mosquitto('user', { username: 'alice', password: 'alice-pw', clientid: 'c-alice' }, { method: 'GET' })).status).toBe(200);
+      expect((await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'bob/x', acc: 2 }, { method: 'PUT' })).status).toBe(403);
+      expect((await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'alice/x', acc: 2 }, { method: 'PUT' })).status).toBe(200);
+    });
+
     it('field case B24: a rule whose placeholder has no value does not match; no filler text', async () => {
       const b24 = fieldCase('B24');
       const row = b24.input['rows'][0] as { username: string; rw: number; topic: string };
