@@ -69,14 +69,26 @@ export async function startRabbit(authUrl: string, timeoutMs = 60_000): Promise<
         // already gone
       }
     }
-    // The node started its own epmd on our port; stop that one only.
-    await run('epmd', ['-port', String(epmd), '-kill'], { env, timeout: 5_000 }).catch(() => undefined);
+    epmdDaemon.kill('SIGKILL');
     rmSync(state, { recursive: true, force: true });
   };
 
+  // Our own epmd, in the foreground on our port, started before any Erlang tool runs: every
+  // Erlang program here registers with it instead of starting a daemon, and we stop it by its pid
+  // (`epmd -kill` refuses while a node is still registered).
+  const epmdDaemon = spawn('epmd', ['-port', String(epmd), '-address', '127.0.0.1'], { env, stdio: 'ignore' });
+  for (let i = 0; !(await listening(epmd)); i += 1) {
+    if (epmdDaemon.exitCode !== null || i > 40) {
+      epmdDaemon.kill('SIGKILL');
+      rmSync(state, { recursive: true, force: true });
+      throw new Error(`epmd did not start on port ${epmd}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
   try {
     await run(`${BIN}/rabbitmq-plugins`, ['enable', '--offline', 'rabbitmq_mqtt', 'rabbitmq_auth_backend_http'], { env, timeout: 30_000 });
   } catch (err) {
+    epmdDaemon.kill('SIGKILL');
     rmSync(state, { recursive: true, force: true });
     throw new Error(`could not enable the RabbitMQ plugins: ${err instanceof Error ? err.message : String(err)}`);
   }
