@@ -60,6 +60,12 @@ export const scalar = (name: string) =>
 export const identity = (name: string) =>
   scalar(name).refine((v) => v === undefined || !v.includes('\u0000'), `${name} must not contain a NUL character`);
 
+/** An identity that must be set. */
+export const required = (name: string) => identity(name).refine((v) => v !== undefined, `${name} is required`);
+
+/** The last path segment names the check, whatever prefix (an API Gateway stage) comes before it. */
+export const endpoint = (req: HttpRequest): string => req.path.slice(req.path.lastIndexOf('/') + 1);
+
 const clientShape = {
   username: identity('username'),
   clientid: identity('clientid'),

@@ -3,7 +3,7 @@ import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuthnRequest, ClientInfo } from '../types.js';
 import type { HttpRequest } from './event.js';
-import { defined, identity, readFields, scalar, validate } from './input.js';
+import { defined, endpoint, identity, readFields, required, scalar, validate } from './input.js';
 import { answerErrors, json, text, type HttpResult } from './middleware.js';
 
 /**
@@ -21,7 +21,6 @@ export interface MosquittoAclRequest {
   readonly acc: Acc;
 }
 
-const required = (name: string) => identity(name).refine((v) => v !== undefined, `${name} is required`);
 
 const UserSchema = z.object({ username: required('username'), password: scalar('password'), clientid: identity('clientid') });
 const SuperuserSchema = z.object({ username: required('username') });
@@ -34,8 +33,6 @@ const AclSchema = z.object({
 
 /** go-auth sends its parameters in the body with whatever method it is set to use: GET and PUT too. */
 const fieldsOf = (req: HttpRequest) => readFields(req.method === 'PUT' || (req.method === 'GET' && req.body.trim() !== '') ? { ...req, method: 'POST' } : req);
-
-const endpoint = (req: HttpRequest): string => req.path.slice(req.path.lastIndexOf('/') + 1);
 
 /** `/mosquitto/user` and `/mosquitto/superuser`. */
 export function parseMosquittoAuth(req: HttpRequest): MosquittoAuthRequest {

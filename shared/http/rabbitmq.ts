@@ -3,7 +3,7 @@ import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AclRequest, AuthnRequest } from '../types.js';
 import type { HttpRequest } from './event.js';
-import { defined, identity, readFields, scalar, validate } from './input.js';
+import { defined, endpoint, identity, readFields, required, scalar, validate } from './input.js';
 import { answerErrors, text, type HttpResult } from './middleware.js';
 
 /**
@@ -19,7 +19,6 @@ export type RabbitAclRequest =
   | { readonly kind: 'resource'; readonly username: string; readonly clientid?: string; readonly resource: string; readonly name: string; readonly permission: string }
   | { readonly kind: 'topic'; readonly acl: AclRequest; readonly tags: readonly string[] };
 
-const required = (name: string) => identity(name).refine((v) => v !== undefined, `${name} is required`);
 const requiredText = (name: string) => scalar(name).refine((v) => v !== undefined, `${name} is required`);
 
 const UserSchema = z.object({ username: required('username'), password: scalar('password'), client_id: identity('client_id'), vhost: scalar('vhost') });
@@ -38,9 +37,6 @@ const TopicSchema = z.object({
   permission: z.enum(['read', 'write'], { error: 'permission must be read or write' }),
   tags: scalar('tags'),
 });
-
-/** The last path segment names the check, whatever prefix (an API Gateway stage) comes before it. */
-const endpoint = (req: HttpRequest): string => req.path.slice(req.path.lastIndexOf('/') + 1);
 
 /** `/rabbitmq/user` and `/rabbitmq/vhost`. */
 export function parseRabbitAuth(req: HttpRequest): RabbitAuthRequest {
