@@ -25,7 +25,10 @@ export interface RunningRabbit {
 
 export async function startRabbit(authUrl: string, timeoutMs = 60_000): Promise<RunningRabbit> {
   if (!existsSync(`${BIN}/rabbitmq-server`)) throw new Error(`RabbitMQ is not installed (${BIN}/rabbitmq-server is missing): apt-get install -y rabbitmq-server`);
-  const [amqp, mqtt, dist, epmd] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  // Four different ports (the kernel may hand a just-closed port out again).
+  const ports = new Set<number>();
+  while (ports.size < 4) ports.add(await freePort());
+  const [amqp, mqtt, dist, epmd] = [...ports] as [number, number, number, number];
   const state = mkdtempSync(join(tmpdir(), 'maf-rabbit-'));
   for (const dir of ['home', 'mnesia', 'log']) mkdirSync(join(state, dir));
   const node = `maf${process.pid}@localhost`;

@@ -147,6 +147,44 @@ describe.each<Engine>(['postgres', 'mysql'])('other brokers against real %s', (e
       expect(lines).toContain('resource must be queue or exchange');
       expect(lines).not.toContain('alice-pw');
     });
+
+    it('field case B44: every answer on every path, through the handlers, is a body RabbitMQ reads as we mean it', async () => {
+      const b44 = fieldCase('B44');
+      const bodies = b44.input['bodies'] as string[];
+      const readings = b44.expected['rabbitmq_user_path_reads_as'] as string[];
+      const readingOf = (body: string) => readings[bodies.indexOf(body)];
+      const h = make();
+      const broken = make({ AUTHN_QUERY: 'SELECT password_hash FROM no_such_table WHERE username = ${username}', AUTHZ_QUERY: 'SELECT permission, action, topic FROM no_such_table WHERE username = ${username}' });
+      const user = (who: ReturnType<typeof make>, username: string, password: string) => who.rabbit('user', { username, password, vhost: '/', client_id: `c-${username}` });
+      const topic = (who: ReturnType<typeof make>, routing_key: string) =>
+        who.rabbit('topic', { username: 'alice', vhost: '/', resource: 'topic', name: 'amq.topic', permission: 'write', tags: '', routing_key, 'variable_map.client_id': 'c-alice' });
+      const resource = (name: string) => h.rabbit('resource', { username: 'alice', vhost: '/', resource: 'queue', name, permission: 'read', tags: '', client_id: 'c-alice' });
+      const userAnswers = {
+        right: await user(h, 'alice', 'alice-pw'),
+        superuser: await user(h, 'root', 'root-pw'),
+        wrong: await user(h, 'alice', 'nope'),
+        unknown: await user(h, 'ghost', 'nope'),
+        failure: await user(broken, 'alice', 'alice-pw'),
+        unreadable: await h.rabbit('user', { password: 'alice-pw' }),
+      };
+      const otherAnswers = {
+        vhost: await h.rabbit('vhost', { username: 'alice', vhost: '/', ip: '127.0.0.1', tags: '', client_id: 'c-alice' }),
+        ownQueue: await resource('mqtt-subscription-c-aliceqos1'),
+        otherQueue: await resource('orders'),
+        allowedTopic: await topic(h, 'alice.x'),
+        deniedTopic: await topic(h, 'bob.x'),
+        failedTopic: await topic(broken, 'alice.x'),
+        unreadable: await h.rabbit('topic', { username: 'alice', permission: 'configure', routing_key: 'alice.x' }),
+      };
+      for (const a of [...Object.values(userAnswers), ...Object.values(otherAnswers)]) expect(a).toMatchObject({ status: 200, contentType: 'text/plain' });
+      const read = (answers: Record<string, { body: string }>) => Object.fromEntries(Object.entries(answers).map(([k, a]) => [k, readingOf(a.body) ?? a.body]));
+      // The user path: allow, deny, and the tagged allow in the shape of B44's "allow management policymaker".
+      expect(readingOf('allow management policymaker')).toBe('allow, tags [management, policymaker]');
+      expect(read(userAnswers)).toEqual({ right: 'allow', superuser: 'allow administrator', wrong: 'deny', unknown: 'deny', failure: 'deny', unreadable: 'deny' });
+      // The other paths take only allow or deny (rabbitmq_resource_topic_path).
+      expect(b44.expected['rabbitmq_resource_topic_path']).toMatch(/^only 'allow'\/'deny'/);
+      expect(read(otherAnswers)).toEqual({ vhost: 'allow', ownQueue: 'allow', otherQueue: 'deny', allowedTopic: 'allow', deniedTopic: 'deny', failedTopic: 'deny', unreadable: 'deny' });
+    });
   });
 
   describe('mosquitto-go-auth HTTP backend', () => {
