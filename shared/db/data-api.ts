@@ -70,8 +70,11 @@ function dataApiError(err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   if (err.name === 'AbortError') return new BackendError('Data API query aborted at the deadline', 'TIMEOUT');
   const code = TRANSIENT.has(err.name) ? 'DATA_API_TRANSIENT' : (errorCode(err) ?? err.name);
-  // The service's message may quote the statement's values, so it only goes to `detail`.
-  return new BackendError(`Data API query failed (${err.name})`, code, { cause: err, detail: err.message.slice(0, 300) });
+  // The service's message may quote the statement's values, so it only goes to `detail`; the SQLState
+  // it ends with is safe to name.
+  const state = /SQLState: ([0-9A-Z]{5})/.exec(err.message)?.[1];
+  const what = state === undefined ? err.name : `${err.name}, SQLState ${state}`;
+  return new BackendError(`Data API query failed (${what})`, code, { cause: err, detail: err.message.slice(0, 300) });
 }
 
 /** Rows as the pooled drivers give them: column label → JavaScript value. */
@@ -93,5 +96,7 @@ function decodeField(field: Field): unknown {
   if (field.doubleValue !== undefined) return field.doubleValue;
   if (field.stringValue !== undefined) return field.stringValue;
   if (field.blobValue !== undefined) return Buffer.from(field.blobValue);
+  const a = field.arrayValue;
+  if (a !== undefined) return a.longValues ?? a.doubleValues ?? a.stringValues ?? a.booleanValues ?? null;
   return null;
 }
