@@ -84,10 +84,7 @@ async function openStore(settings: Settings, log: Logger): Promise<SqlStore> {
       return createDataApiStore({ dialect: db.engine, resourceArn: db.resourceArn, secretArn: db.secretArn, database: db.name, timeoutMs });
     }
     // Through RDS Proxy with credentials from Secrets Manager, fetched again once on rotation.
-    const [{ cachedSecret }, { rotatingStore }] = await Promise.all([import('./aws/secrets.js'), import('./db/rotating.js')]);
-    const driver = db.engine === 'postgres' ? (await import('./db/postgres.js')).createPostgresStore : (await import('./db/mysql.js')).createMysqlStore;
-    const secret = cachedSecret(db.secretArn, { timeoutMs: settings.pool.connectTimeoutMs + settings.pool.queryTimeoutMs });
-    return rotatingStore(db.engine, secret, (c) => driver({ host: db.host, port: db.port, database: db.name, user: c.username, password: c.password }, settings.pool), log);
+    return (await import('./db/rotating.js')).createProxyStore(db, settings.pool, log);
   }
   if (db.engine === 'postgres') return (await import('./db/postgres.js')).createPostgresStore(db.url, settings.pool);
   if (db.engine === 'mysql') return (await import('./db/mysql.js')).createMysqlStore(db.url, settings.pool);

@@ -1,6 +1,7 @@
+import type { PoolOptions } from './postgres.js';
 import type { SqlStore } from './port.js';
-import { parseDbCredentials, type CachedSecret, type DbCredentials } from '../aws/secrets.js';
 import { AUTH_FAILED } from './retry.js';
+import { cachedSecret, parseDbCredentials, type CachedSecret, type DbCredentials, type SecretOptions } from '../aws/secrets.js';
 import { BackendError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Dialect } from '../template.js';
@@ -63,4 +64,23 @@ export function rotatingStore(dialect: Dialect, secret: CachedSecret, open: (cre
       if (p) await (await p).close();
     },
   };
+}
+
+/** Where RDS Proxy (or any pooled endpoint) is, and the secret holding the credentials. */
+export interface ProxyTarget {
+  readonly engine: 'postgres' | 'mysql';
+  readonly host: string;
+  readonly port: number;
+  readonly name: string;
+  readonly secretArn: string;
+}
+
+/**
+ * The pooled driver for `target.engine` (only that one is loaded) with credentials from Secrets
+ * Manager, read once per container and again once on rotation.
+ */
+export async function createProxyStore(target: ProxyTarget, pool: PoolOptions, log: Logger, secretOptions: SecretOptions = {}): Promise<SqlStore> {
+  const driver = target.engine === 'postgres' ? (await import('./postgres.js')).createPostgresStore : (await import('./mysql.js')).createMysqlStore;
+  const secret = cachedSecret(target.secretArn, { timeoutMs: pool.connectTimeoutMs + pool.queryTimeoutMs, ...secretOptions });
+  return rotatingStore(target.engine, secret, (c) => driver({ host: target.host, port: target.port, database: target.name, user: c.username, password: c.password }, pool), log);
 }

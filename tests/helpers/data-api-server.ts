@@ -185,7 +185,8 @@ function asServiceError(err: unknown): ServiceError {
   const code = (err as { code?: unknown }).code;
   const message = err instanceof Error ? err.message : String(err);
   if (code === 'ECONNREFUSED' || code === 'CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return new ServiceError('DatabaseUnavailableException', 'Communications link failure');
-  return new ServiceError('DatabaseErrorException', `${message}; SQLState: ${String(code)}`);
+  const state = (err as { sqlState?: unknown }).sqlState ?? code;
+  return new ServiceError('DatabaseErrorException', `${message}; SQLState: ${String(state)}`);
 }
 
 function fieldValue(value: Record<string, unknown>): unknown {

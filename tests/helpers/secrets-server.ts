@@ -63,6 +63,7 @@ export function useLocalAws(endpoints: { rdsData?: string; secretsManager?: stri
   process.env['AWS_ACCESS_KEY_ID'] = 'AKIDTESTONLY';
   process.env['AWS_SECRET_ACCESS_KEY'] = 'test-only-not-a-secret';
   process.env['AWS_REGION'] = 'eu-west-1';
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
   if (endpoints.rdsData) process.env['AWS_ENDPOINT_URL_RDS_DATA'] = endpoints.rdsData;
   if (endpoints.secretsManager) process.env['AWS_ENDPOINT_URL_SECRETS_MANAGER'] = endpoints.secretsManager;
 }
