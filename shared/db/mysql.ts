@@ -140,7 +140,7 @@ export function createMysqlStore(target: string | DbTarget, opts: PoolOptions): 
       conn.release();
       return Array.isArray(rows) ? (rows as Row[]) : [];
     } catch (err) {
-      if (err instanceof BackendError) throw err;
+      if (err instanceof BackendError && err.code === 'TIMEOUT') throw err; // the connection is already destroyed
       // A connection that failed mid-query is not handed out again.
       if ((err as { fatal?: boolean }).fatal) conn.destroy();
       else conn.release();
@@ -158,7 +158,7 @@ export function createMysqlStore(target: string | DbTarget, opts: PoolOptions): 
 }
 
 /** Client-side escaping relies on backslash escapes: a server that ignores them is refused (fail closed). */
-async function refuseNoBackslashEscapes(conn: mysql.PoolConnection): Promise<void> {
+export async function refuseNoBackslashEscapes(conn: mysql.PoolConnection): Promise<void> {
   const [rows] = await conn.query('SELECT @@SESSION.sql_mode AS mode');
   const mode = Array.isArray(rows) ? String((rows[0] as { mode?: unknown } | undefined)?.mode ?? '') : '';
   if (mode.split(',').includes('NO_BACKSLASH_ESCAPES')) {
