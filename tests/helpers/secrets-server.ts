@@ -58,12 +58,19 @@ export async function startSecretsServer(): Promise<SecretsServer> {
   };
 }
 
-/** Points the AWS SDK clients of this process at local endpoints, with dummy credentials. */
+/** The environment that points AWS SDK clients at local endpoints, with dummy credentials. */
+export function localAwsEnv(endpoints: { rdsData?: string; secretsManager?: string }): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: 'AKIDTESTONLY',
+    AWS_SECRET_ACCESS_KEY: 'test-only-not-a-secret',
+    AWS_REGION: 'eu-west-1',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...(endpoints.rdsData ? { AWS_ENDPOINT_URL_RDS_DATA: endpoints.rdsData } : {}),
+    ...(endpoints.secretsManager ? { AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsManager } : {}),
+  };
+}
+
+/** Points the AWS SDK clients of this process at local endpoints. */
 export function useLocalAws(endpoints: { rdsData?: string; secretsManager?: string }): void {
-  process.env['AWS_ACCESS_KEY_ID'] = 'AKIDTESTONLY';
-  process.env['AWS_SECRET_ACCESS_KEY'] = 'test-only-not-a-secret';
-  process.env['AWS_REGION'] = 'eu-west-1';
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
-  if (endpoints.rdsData) process.env['AWS_ENDPOINT_URL_RDS_DATA'] = endpoints.rdsData;
-  if (endpoints.secretsManager) process.env['AWS_ENDPOINT_URL_SECRETS_MANAGER'] = endpoints.secretsManager;
+  Object.assign(process.env, localAwsEnv(endpoints));
 }
