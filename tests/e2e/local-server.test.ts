@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { hashPassword, parseHashConfig } from '../../shared/hash.js';
 import { freshDatabase, SCHEMA, type Engine, type TestDatabase } from '../helpers/databases.js';
 import type { DataApiServer } from '../helpers/data-api-server.js';
-import { dataApiFor, DRIVERS, driverEnv, type Driver } from '../helpers/drivers.js';
+import { dataApiFor, DRIVERS, driverEnv, resourceArn, secretArn, type Driver } from '../helpers/drivers.js';
 import { localAwsEnv } from '../helpers/secrets-server.js';
 import { runServerToExit, startServer, type RunningServer } from '../helpers/server.js';
 
@@ -120,7 +120,13 @@ describe.each<[Engine, Driver]>(DRIVERS)('local server on real %s (%s driver)', 
 
   it('logs which database settings it uses, without credentials', () => {
     const line = server.output().split('\n').find((l) => l.includes('"msg":"database settings"'));
-    expect(JSON.parse(line ?? '{}').database).toMatchObject(driver === 'pooled' ? { source: 'DATABASE_URL', engine } : { source: 'DB_*', driver: 'data-api', engine });
+    const url = new URL(db.url);
+    const name = url.pathname.slice(1);
+    expect(JSON.parse(line ?? '{}').database).toEqual(
+      driver === 'pooled'
+        ? { source: 'DATABASE_URL', engine, host: url.hostname, port: url.port, name }
+        : { source: 'DB_*', engine, driver: 'data-api', secretArn: secretArn(engine), databaseUrlIgnored: false, resourceArn: resourceArn(engine), name },
+    );
   });
 
   it('reports health naming the engine only', async () => {
