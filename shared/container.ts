@@ -2,7 +2,7 @@ import type { AuthnDeps } from './authn.js';
 import type { AuthzDeps } from './authz.js';
 import type { SqlStore } from './db/port.js';
 import { createLogger, type Logger } from './log.js';
-import { loadSettings, type Settings } from './settings.js';
+import { describeDatabase, loadSettings, type Settings } from './settings.js';
 import { compileSql, type SqlTemplate } from './template.js';
 
 /**
@@ -16,6 +16,8 @@ export interface Container {
   readonly authnQuery: SqlTemplate;
   readonly authzQuery: SqlTemplate;
   store(): Promise<SqlStore>;
+  /** The token the broker must present (BROKER_TOKEN_SECRET_ARN, else BROKER_TOKEN); read once. */
+  brokerToken(): Promise<string | undefined>;
   authnDeps(): Promise<AuthnDeps>;
   authzDeps(): Promise<AuthzDeps>;
   close(): Promise<void>;
@@ -24,12 +26,15 @@ export interface Container {
 export function createContainer(settings: Settings, opts: { store?: SqlStore; log?: Logger } = {}): Container {
   const log = opts.log ?? createLogger(settings.logLevel);
   const dialect = opts.store?.dialect ?? (settings.database.engine === 'mysql' ? 'mysql' : 'postgres');
-  const authnQuery = compileSql(settings.authnQuery, { dialect, context: 'authn', setting: 'AUTHN_QUERY' });
-  const authzQuery = compileSql(settings.authzQuery, { dialect, context: 'authz', setting: 'AUTHZ_QUERY' });
+  const markers = !opts.store && 'driver' in settings.database && settings.database.driver === 'data-api' ? 'named' : 'native';
+  const authnQuery = compileSql(settings.authnQuery, { dialect, context: 'authn', setting: 'AUTHN_QUERY', markers });
+  const authzQuery = compileSql(settings.authzQuery, { dialect, context: 'authz', setting: 'AUTHZ_QUERY', markers });
   let store: Promise<SqlStore> | undefined = opts.store ? Promise.resolve(opts.store) : undefined;
+  let token: Promise<string | undefined> | undefined;
+  if (!opts.store) log.info({ database: describeDatabase(settings.database) }, 'database settings');
 
   const getStore = (): Promise<SqlStore> => {
-    store ??= openStore(settings).catch((err: unknown) => {
+    store ??= openStore(settings, log).catch((err: unknown) => {
       store = undefined; // a failed driver load is retried on the next request
       throw err;
     });
@@ -42,6 +47,13 @@ export function createContainer(settings: Settings, opts: { store?: SqlStore; lo
     authnQuery,
     authzQuery,
     store: getStore,
+    brokerToken: () =>
+      (token ??= import('./aws/secrets.js')
+        .then(({ loadBrokerToken }) => loadBrokerToken(settings))
+        .catch((err: unknown) => {
+          token = undefined; // fetched again by the next request
+          throw err;
+        })),
     authnDeps: async () => ({
       store: await getStore(),
       query: authnQuery,
@@ -63,8 +75,17 @@ export function createContainer(settings: Settings, opts: { store?: SqlStore; lo
   };
 }
 
-async function openStore(settings: Settings): Promise<SqlStore> {
+async function openStore(settings: Settings, log: Logger): Promise<SqlStore> {
   const db = settings.database;
+  if ('driver' in db) {
+    if (db.driver === 'data-api') {
+      const { createDataApiStore } = await import('./db/data-api.js');
+      const timeoutMs = settings.pool.queryTimeoutMs + settings.pool.connectTimeoutMs;
+      return createDataApiStore({ dialect: db.engine, resourceArn: db.resourceArn, secretArn: db.secretArn, database: db.name, timeoutMs });
+    }
+    // Through RDS Proxy with credentials from Secrets Manager, fetched again once on rotation.
+    return (await import('./db/rotating.js')).createProxyStore(db, settings.pool, log);
+  }
   if (db.engine === 'postgres') return (await import('./db/postgres.js')).createPostgresStore(db.url, settings.pool);
   if (db.engine === 'mysql') return (await import('./db/mysql.js')).createMysqlStore(db.url, settings.pool);
   return (await import('./db/pglite.js')).createPgliteStore(db.dataDir, settings.passwordHash, settings.pool.queryTimeoutMs);

@@ -12,12 +12,40 @@ export const DEFAULT_AUTHZ_QUERY = 'SELECT permission, action, topic, qos, retai
 export const DEFAULT_PASSWORD_HASH = '{"name":"sha256","salt_position":"prefix"}';
 
 export type Engine = 'postgres' | 'mysql' | 'pglite';
+export type DbDriver = 'proxy' | 'data-api';
+
+/**
+ * Where the data lives. Locally and in containers: DATABASE_URL (or embedded PGlite). In Lambda: the
+ * DB_* settings, with credentials from Secrets Manager; when they are set they win over DATABASE_URL
+ * (`urlIgnored` records that one was set too).
+ */
+export type DatabaseSettings =
+  | { readonly engine: 'postgres'; readonly url: string }
+  | { readonly engine: 'mysql'; readonly url: string }
+  | { readonly engine: 'pglite'; readonly dataDir: string }
+  | {
+      readonly engine: 'postgres' | 'mysql';
+      readonly driver: 'proxy';
+      readonly host: string;
+      readonly port: number;
+      readonly name: string;
+      readonly secretArn: string;
+      readonly urlIgnored: boolean;
+    }
+  | {
+      readonly engine: 'postgres' | 'mysql';
+      readonly driver: 'data-api';
+      readonly resourceArn: string;
+      readonly secretArn: string;
+      readonly name: string | undefined;
+      readonly urlIgnored: boolean;
+    };
 
 export interface Settings {
-  readonly database:
-    | { readonly engine: 'postgres'; readonly url: string }
-    | { readonly engine: 'mysql'; readonly url: string }
-    | { readonly engine: 'pglite'; readonly dataDir: string };
+  readonly database: DatabaseSettings;
+  /** Local form of the broker's token (BROKER_TOKEN); BROKER_TOKEN_SECRET_ARN wins when set. */
+  readonly brokerToken: string | undefined;
+  readonly brokerTokenSecretArn: string | undefined;
   readonly authnQuery: string;
   readonly authzQuery: string;
   readonly passwordHash: HashConfig;
@@ -53,6 +81,9 @@ function isUsableUrl(value: string): boolean {
   }
 }
 
+const arn = (service: string) =>
+  z.string().regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`), `must be an ARN of the form arn:aws:${service}:<region>:<account>:…`);
+
 /** One schema per setting, so an error names exactly the setting that is wrong. */
 const SETTINGS = {
   DATABASE_URL: z
@@ -78,6 +109,15 @@ const SETTINGS = {
   CONNECT_ACL: z.enum(['off', 'on']).default('off'),
   CONNECT_ACL_TTL: int(60, 31_536_000).default(3600),
   MOSQUITTO_RESPONSE_MODE: z.enum(['status', 'json', 'text']).default('status'),
+  DB_DRIVER: z.enum(['proxy', 'data-api']).optional(),
+  DB_ENGINE: z.enum(['postgres', 'mysql']).optional(),
+  DB_HOST: text.optional(),
+  DB_PORT: int(1, 65535).optional(),
+  DB_NAME: text.optional(),
+  DB_SECRET_ARN: arn('secretsmanager').optional(),
+  DB_RESOURCE_ARN: arn('rds').optional(),
+  BROKER_TOKEN: text.optional(),
+  BROKER_TOKEN_SECRET_ARN: arn('secretsmanager').optional(),
 } as const;
 
 type Raw = { [K in keyof typeof SETTINGS]: z.output<(typeof SETTINGS)[K]> };
@@ -92,9 +132,10 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     raw[name] = parsed.data;
   }
   const s = raw as Raw;
-  const url = s.DATABASE_URL;
   return deepFreeze({
-    database: url === undefined ? { engine: 'pglite', dataDir: s.DATA_DIR } : url.startsWith('mysql') ? { engine: 'mysql', url } : { engine: 'postgres', url },
+    database: databaseSettings(s),
+    brokerToken: s.BROKER_TOKEN,
+    brokerTokenSecretArn: s.BROKER_TOKEN_SECRET_ARN,
     authnQuery: s.AUTHN_QUERY,
     authzQuery: s.AUTHZ_QUERY,
     passwordHash: parseHashConfig(s.PASSWORD_HASH),
@@ -114,6 +155,60 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
       maxLifetimeS: s.DB_MAX_LIFETIME_S,
     },
   } satisfies Settings);
+}
+
+/**
+ * DB_* (the Lambda form) wins over DATABASE_URL when DB_HOST, DB_SECRET_ARN or DB_RESOURCE_ARN is
+ * set, or DB_DRIVER is data-api. DB_DRIVER=proxy with only DATABASE_URL uses the URL (a proxy
+ * endpoint with credentials in the URL, as in a container).
+ */
+function databaseSettings(s: Raw): DatabaseSettings {
+  const url = s.DATABASE_URL;
+  const awsForm = s.DB_HOST !== undefined || s.DB_SECRET_ARN !== undefined || s.DB_RESOURCE_ARN !== undefined || s.DB_DRIVER === 'data-api';
+  if (!awsForm) {
+    if (url === undefined) {
+      if (s.DB_DRIVER === 'proxy') throw new ConfigError('DB_HOST', 'is required when DB_DRIVER=proxy (with DB_SECRET_ARN), unless DATABASE_URL is set');
+      return { engine: 'pglite', dataDir: s.DATA_DIR };
+    }
+    return url.startsWith('mysql') ? { engine: 'mysql', url } : { engine: 'postgres', url };
+  }
+  const need = <T>(value: T | undefined, name: string, why: string): T => {
+    if (value === undefined) throw new ConfigError(name, `is required ${why}`);
+    return value;
+  };
+  const driver = s.DB_DRIVER ?? 'proxy';
+  const engine = need(s.DB_ENGINE, 'DB_ENGINE', `with DB_DRIVER=${driver} (postgres or mysql)`);
+  const urlIgnored = url !== undefined;
+  if (driver === 'data-api') {
+    return {
+      engine,
+      driver,
+      resourceArn: need(s.DB_RESOURCE_ARN, 'DB_RESOURCE_ARN', 'with DB_DRIVER=data-api (the Aurora cluster ARN)'),
+      secretArn: need(s.DB_SECRET_ARN, 'DB_SECRET_ARN', 'with DB_DRIVER=data-api (the database credentials secret)'),
+      name: s.DB_NAME,
+      urlIgnored,
+    };
+  }
+  return {
+    engine,
+    driver,
+    host: need(s.DB_HOST, 'DB_HOST', 'with DB_DRIVER=proxy (the RDS Proxy endpoint), unless only DATABASE_URL is set'),
+    port: s.DB_PORT ?? (engine === 'postgres' ? 5432 : 3306),
+    name: need(s.DB_NAME, 'DB_NAME', 'with DB_DRIVER=proxy (the database to use)'),
+    secretArn: need(s.DB_SECRET_ARN, 'DB_SECRET_ARN', 'with DB_DRIVER=proxy and DB_HOST (the database credentials secret)'),
+    urlIgnored,
+  };
+}
+
+/** Which database the settings name, for the start-up log: never a credential. */
+export function describeDatabase(db: DatabaseSettings): Record<string, string | number | boolean> {
+  if (db.engine === 'pglite') return { source: 'DATA_DIR', engine: 'pglite', dataDir: db.dataDir };
+  if (!('driver' in db)) {
+    const u = new URL(db.url);
+    return { source: 'DATABASE_URL', engine: db.engine, host: u.hostname, port: u.port, name: u.pathname.slice(1) };
+  }
+  const common = { source: 'DB_*', engine: db.engine, driver: db.driver, secretArn: db.secretArn, databaseUrlIgnored: db.urlIgnored };
+  return db.driver === 'proxy' ? { ...common, host: db.host, port: db.port, name: db.name } : { ...common, resourceArn: db.resourceArn, ...(db.name === undefined ? {} : { name: db.name }) };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -69,6 +69,12 @@ const nonEmpty = (v: string | undefined): string | undefined => (v === undefined
 // ---------------------------------------------------------------------------------------------
 // SQL
 
+/**
+ * How bound values are marked in the statement text: the driver's own (`$n` for PostgreSQL, `?` for
+ * MySQL) or named (`:p1`, `:p2`…, for the RDS Data API).
+ */
+export type MarkerStyle = 'native' | 'named';
+
 /** A compiled SQL template: the statement text for one driver, and which value each marker takes. */
 export interface SqlTemplate {
   readonly text: string;
@@ -86,13 +92,14 @@ export interface SqlTemplate {
  * syntax, a placeholder inside a longer quoted string (it could not be bound), and driver markers
  * (`?`, `$1`) written by hand. SQL syntax itself is left to the database.
  */
-export function compileSql(template: string, opts: { dialect: Dialect; context: 'authn' | 'authz'; setting: string }): SqlTemplate {
+export function compileSql(template: string, opts: { dialect: Dialect; context: 'authn' | 'authz'; setting: string; markers?: MarkerStyle }): SqlTemplate {
   const { dialect, context, setting } = opts;
+  const named = opts.markers === 'named';
   if (template.trim() === '') throw new ConfigError(setting, 'the query is empty');
   const params: string[] = [];
   let out = '';
   let i = 0;
-  const marker = (): string => (dialect === 'postgres' ? `$${params.length}` : '?');
+  const marker = (): string => (named ? `:p${params.length}` : dialect === 'postgres' ? `$${params.length}` : '?');
   const n = template.length;
 
   while (i < n) {
@@ -113,49 +120,26 @@ export function compileSql(template: string, opts: { dialect: Dialect; context: 
       i = p.end;
       continue;
     }
-    if (c === "'" || c === '"' || (c === '`' && dialect === 'mysql')) {
-      // The quoted-placeholder forms '${x}' and "${x}" are parameters too.
-      if (c !== '`' && template.startsWith('${', i + 1)) {
-        const p = scanPlaceholder(template, i + 1, setting, context);
-        if (p.kind === 'name' && template[p.end] === c) {
-          params.push(p.name);
-          out += marker();
-          i = p.end + 1;
-          continue;
-        }
-      }
-      const end = quotedEnd(template, i, c, dialect);
-      if (end < 0) throw new ConfigError(setting, `unterminated ${c} quote at character ${i + 1}`);
-      out += quotedBody(template.slice(i, end), setting, context);
-      i = end;
-      continue;
-    }
-    if (dialect === 'postgres' && c === '$') {
-      // PostgreSQL dollar-quoted string: $$…$$ or $tag$…$tag$.
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(template.slice(i))?.[0];
-      if (tag !== undefined) {
-        const close = template.indexOf(tag, i + tag.length);
-        if (close < 0) throw new ConfigError(setting, `unterminated ${tag} quote at character ${i + 1}`);
-        out += quotedBody(template.slice(i, close + tag.length), setting, context);
-        i = close + tag.length;
+    // The quoted-placeholder forms '${x}' and "${x}" are parameters too.
+    if ((c === "'" || c === '"') && template.startsWith('${', i + 1)) {
+      const p = scanPlaceholder(template, i + 1, setting, context);
+      if (p.kind === 'name' && template[p.end] === c) {
+        params.push(p.name);
+        out += marker();
+        i = p.end + 1;
         continue;
       }
     }
-    // MySQL reads `--` as a comment only when whitespace follows it.
-    const third = template[i + 2];
-    const dashComment = c === '-' && next === '-' && (dialect === 'postgres' || third === undefined || /\s/.test(third));
-    if (dashComment || (c === '#' && dialect === 'mysql')) {
-      const end = template.indexOf('\n', i);
-      out += template.slice(i, end < 0 ? n : end);
-      i = end < 0 ? n : end;
+    const section = sectionAt(template, i, dialect);
+    if (section !== undefined) {
+      if (section.end < 0) throw new ConfigError(setting, `unterminated ${section.opener} at character ${i + 1}`);
+      const body = template.slice(i, section.end);
+      out += section.kind === 'quote' ? quotedBody(body, setting, context) : body;
+      i = section.end;
       continue;
     }
-    if (c === '/' && next === '*') {
-      const end = template.indexOf('*/', i + 2);
-      if (end < 0) throw new ConfigError(setting, `unterminated comment at character ${i + 1}`);
-      out += template.slice(i, end + 2);
-      i = end + 2;
-      continue;
+    if (named && c === ':' && next !== undefined && /[A-Za-z_]/.test(next) && template[i - 1] !== ':') {
+      throw new ConfigError(setting, `":${next}" at character ${i + 1} would be read as a named parameter; use placeholders such as \${username}`);
     }
     if (dialect === 'mysql' && c === '?') {
       throw new ConfigError(setting, `a bare "?" at character ${i + 1} would be read as a bind marker; use placeholders such as \${username}`);
@@ -174,6 +158,80 @@ export function compileSql(template: string, opts: { dialect: Dialect; context: 
     bindsSecret: names.some((n) => n === 'password' || n === 'cert_pem'),
     bind: (client: AuthnRequest) => names.map((name) => placeholderValue(client, name) ?? ''),
   });
+}
+
+/**
+ * A quoted string or comment starting at `i`: its kind, what opened it, and the index just past its
+ * end (-1 when unterminated); undefined when none starts there. Markers never sit inside one.
+ */
+function sectionAt(text: string, i: number, dialect: Dialect): { kind: 'quote' | 'comment'; opener: string; end: number } | undefined {
+  const c = text[i];
+  const next = text[i + 1];
+  if (c === "'" || c === '"' || (c === '`' && dialect === 'mysql')) return { kind: 'quote', opener: `${c} quote`, end: quotedEnd(text, i, c, dialect) };
+  if (dialect === 'postgres' && c === '$') {
+    // PostgreSQL dollar-quoted string: $$…$$ or $tag$…$tag$.
+    const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i))?.[0];
+    if (tag !== undefined) {
+      const close = text.indexOf(tag, i + tag.length);
+      return { kind: 'quote', opener: `${tag} quote`, end: close < 0 ? -1 : close + tag.length };
+    }
+  }
+  // MySQL reads `--` as a comment only when whitespace follows it.
+  const third = text[i + 2];
+  const dashComment = c === '-' && next === '-' && (dialect === 'postgres' || third === undefined || /\s/.test(third));
+  if (dashComment || (c === '#' && dialect === 'mysql')) {
+    const end = text.indexOf('\n', i);
+    return { kind: 'comment', opener: 'comment', end: end < 0 ? text.length : end };
+  }
+  if (c === '/' && next === '*') {
+    const end = text.indexOf('*/', i + 2);
+    return { kind: 'comment', opener: 'comment', end: end < 0 ? -1 : end + 2 };
+  }
+  return undefined;
+}
+
+/** One bind marker in a compiled statement: where it is and which value (0-based) it takes. */
+export interface Marker {
+  readonly start: number;
+  readonly end: number;
+  readonly index: number;
+}
+
+/**
+ * The bind markers of a statement compiled by {@link compileSql}, found with the same reading of
+ * quotes and comments (a `?` or `:p1` inside a string literal is text). For drivers that bind on
+ * the client (mysql2 `query`) and for the Data API test endpoint.
+ */
+export function findMarkers(text: string, dialect: Dialect, style: MarkerStyle): Marker[] {
+  const found: Marker[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const section = sectionAt(text, i, dialect);
+    if (section !== undefined) {
+      i = section.end < 0 ? text.length : section.end;
+      continue;
+    }
+    const c = text[i];
+    if (style === 'named' && c === ':' && text[i - 1] !== ':') {
+      const m = /^:p(\d+)/.exec(text.slice(i, i + 12));
+      if (m) {
+        found.push({ start: i, end: i + m[0].length, index: Number(m[1]) - 1 });
+        i += m[0].length;
+        continue;
+      }
+    }
+    if (style === 'native' && dialect === 'mysql' && c === '?') found.push({ start: i, end: i + 1, index: found.length });
+    if (style === 'native' && dialect === 'postgres' && c === '$') {
+      const m = /^\$(\d+)/.exec(text.slice(i, i + 12));
+      if (m) {
+        found.push({ start: i, end: i + m[0].length, index: Number(m[1]) - 1 });
+        i += m[0].length;
+        continue;
+      }
+    }
+    i += 1;
+  }
+  return found;
 }
 
 /** Index just past the closing quote of the quoted section opening at `start`, or -1. */

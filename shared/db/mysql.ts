@@ -1,19 +1,51 @@
 import { Socket } from 'node:net';
 import mysql from 'mysql2/promise';
 import type { PoolOptions } from './postgres.js';
-import type { SqlStore } from './port.js';
+import type { DbTarget, SqlStore } from './port.js';
 import { resilient } from './retry.js';
 import { BackendError } from '../errors.js';
+import { findMarkers, type Marker } from '../template.js';
 import type { Row } from '../types.js';
 
+const markerCache = new Map<string, Marker[]>();
+
 /**
- * mysql2 adapter. Statements are prepared on the server (`execute`), so values are bound by the
- * server, never spliced into SQL text. Connections older than the maximum lifetime are replaced
- * when next taken from the pool.
+ * Binds values on the client (mysql2 `query`, the text protocol): a server-side prepared statement
+ * (`execute`) would pin the connection to one database session behind RDS Proxy. Each value is
+ * escaped by mysql2's own escaper and placed at a bind marker found by the renderer's reading of
+ * quotes and comments, so a `?` inside a string literal stays text (mysql2's default formatter
+ * would take it for a marker).
  */
-export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
+function bindOnClient(sql: string, values: unknown): string {
+  if (!Array.isArray(values) || values.length === 0) return sql;
+  let markers = markerCache.get(sql);
+  if (!markers) {
+    markers = findMarkers(sql, 'mysql', 'native');
+    if (markerCache.size > 1000) markerCache.clear();
+    markerCache.set(sql, markers);
+  }
+  if (markers.length !== values.length) throw new BackendError(`statement has ${markers.length} bind markers but ${values.length} values`, 'BIND_MISMATCH');
+  let out = '';
+  let at = 0;
+  for (const m of markers) {
+    out += sql.slice(at, m.start) + mysql.escape(values[m.index]);
+    at = m.end;
+  }
+  return out + sql.slice(at);
+}
+
+/**
+ * mysql2 adapter. Values are bound on the client by mysql2's escaper (see {@link bindOnClient}), never
+ * concatenated by us. A server running with sql_mode NO_BACKSLASH_ESCAPES would read that escaping
+ * differently, so every new connection checks the mode once and refuses to run under it. No
+ * per-session `SET` is sent. Connections older than the maximum lifetime are replaced when next
+ * taken from the pool.
+ */
+export function createMysqlStore(target: string | DbTarget, opts: PoolOptions): SqlStore {
+  const where = typeof target === 'string' ? { uri: target } : { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password };
   const pool = mysql.createPool({
-    uri: url,
+    ...where,
+    queryFormat: bindOnClient,
     connectionLimit: opts.max,
     maxIdle: opts.max,
     idleTimeout: opts.idleTimeoutS * 1000,
@@ -41,8 +73,17 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
   async function acquire(): Promise<mysql.PoolConnection> {
     for (;;) {
       const conn = await pool.getConnection();
-      const createdAt = born.get(conn.connection) ?? Date.now();
-      born.set(conn.connection, createdAt);
+      const createdAt = born.get(conn.connection);
+      if (createdAt === undefined) {
+        try {
+          await refuseNoBackslashEscapes(conn);
+        } catch (err) {
+          conn.destroy();
+          throw err;
+        }
+        born.set(conn.connection, Date.now());
+        return conn;
+      }
       if (Date.now() - createdAt < maxAgeMs) return conn;
       conn.destroy();
     }
@@ -77,8 +118,7 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
   }
 
   /**
-   * One query on one connection, both within the query timeout. mysql2 has no timeout for prepared
-   * statements: on expiry the connection is destroyed, which frees its pool slot at once.
+   * One query on one connection, both within the query timeout. On expiry the connection is destroyed, which frees its pool slot at once.
    */
   async function run(text: string, params: readonly string[]): Promise<Row[]> {
     const started = Date.now();
@@ -96,11 +136,11 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
       }, left);
     });
     try {
-      const [rows] = await Promise.race([conn.execute(text, [...params]), expired]);
+      const [rows] = await Promise.race([conn.query(text, [...params]), expired]);
       conn.release();
       return Array.isArray(rows) ? (rows as Row[]) : [];
     } catch (err) {
-      if (err instanceof BackendError) throw err;
+      if (err instanceof BackendError && err.code === 'TIMEOUT') throw err; // the connection is already destroyed
       // A connection that failed mid-query is not handed out again.
       if ((err as { fatal?: boolean }).fatal) conn.destroy();
       else conn.release();
@@ -115,4 +155,13 @@ export function createMysqlStore(url: string, opts: PoolOptions): SqlStore {
     query: (text, params) => resilient(() => run(text, params), opts.queryTimeoutMs + opts.connectTimeoutMs, 'MySQL query', opts.max),
     close: () => pool.end(),
   };
+}
+
+/** Client-side escaping relies on backslash escapes: a server that ignores them is refused (fail closed). */
+export async function refuseNoBackslashEscapes(conn: mysql.PoolConnection): Promise<void> {
+  const [rows] = await conn.query('SELECT @@SESSION.sql_mode AS mode');
+  const mode = Array.isArray(rows) ? String((rows[0] as { mode?: unknown } | undefined)?.mode ?? '') : '';
+  if (mode.split(',').includes('NO_BACKSLASH_ESCAPES')) {
+    throw new BackendError('MySQL sql_mode NO_BACKSLASH_ESCAPES is set; remove it for this user (values are escaped with backslashes)', 'UNSAFE_SQL_MODE');
+  }
 }

@@ -11,3 +11,12 @@ export interface SqlStore {
   query(text: string, params: readonly string[]): Promise<Row[]>;
   close(): Promise<void>;
 }
+
+/** Where a pooled driver connects when credentials come from a secret instead of a URL. */
+export interface DbTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly password: string;
+}

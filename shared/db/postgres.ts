@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import type { SqlStore } from './port.js';
+import type { DbTarget, SqlStore } from './port.js';
 import { resilient } from './retry.js';
 import type { Row } from '../types.js';
 
@@ -12,12 +12,16 @@ export interface PoolOptions {
 }
 
 /**
- * postgres.js adapter. Unnamed statements (`prepare: false`) so a pooled proxy (RDS Proxy,
- * PgBouncer) never pins; values are always bound by the server.
+ * postgres.js adapter. Unnamed statements (`prepare: false`) and no per-session `SET` (the
+ * application name travels in the start-up packet), so a pooled proxy (RDS Proxy, PgBouncer) never
+ * pins; values are always bound by the server. Connects by URL or by host and credentials.
  */
-export function createPostgresStore(url: string, pool: PoolOptions): SqlStore {
+export function createPostgresStore(target: string | DbTarget, pool: PoolOptions): SqlStore {
   const seconds = (ms: number): number => ms / 1000;
-  const sql = postgres(url, {
+  const where =
+    typeof target === 'string' ? {} : { host: target.host, port: target.port, database: target.database, username: target.user, password: target.password };
+  const options = {
+    ...where,
     max: pool.max,
     prepare: false,
     connect_timeout: seconds(pool.connectTimeoutMs),
@@ -27,7 +31,8 @@ export function createPostgresStore(url: string, pool: PoolOptions): SqlStore {
     max_lifetime: pool.maxLifetimeS,
     onnotice: () => {},
     connection: { application_name: 'mqtt-auth-functions' },
-  });
+  };
+  const sql = typeof target === 'string' ? postgres(target, options) : postgres(options);
   return {
     dialect: 'postgres',
     async query(text: string, params: readonly string[]): Promise<Row[]> {

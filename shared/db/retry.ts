@@ -18,7 +18,12 @@ const BROKEN = new Set([
   '08003',
   '08006',
   '26000', // prepared statement does not exist (a proxy switched backends)
+  'DATA_API_TRANSIENT', // RDS Data API: cluster resuming, briefly unavailable, throttled
 ]);
+
+/** The code every adapter gives a login the database refused (wrong or rotated credentials). */
+export const AUTH_FAILED = 'AUTH_FAILED';
+const REFUSED_LOGIN = new Set(['28P01', '28000', 'ER_ACCESS_DENIED_ERROR']);
 
 export function errorCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err) {
@@ -45,8 +50,9 @@ export async function resilient<T>(attempt: () => Promise<T>, budgetMs: number, 
       const code = errorCode(err);
       if (tries < retries && code !== undefined && BROKEN.has(code) && left() > 50) continue;
       if (err instanceof BackendError) throw err;
+      const mapped = code !== undefined && REFUSED_LOGIN.has(code) ? AUTH_FAILED : code;
       const detail = err instanceof Error ? err.message.slice(0, 300) : undefined;
-      throw new BackendError(`${what} failed (${code ?? (err instanceof Error ? err.name : 'error')})`, code, { cause: err, ...(detail === undefined ? {} : { detail }) });
+      throw new BackendError(`${what} failed (${code ?? (err instanceof Error ? err.name : 'error')})`, mapped, { cause: err, ...(detail === undefined ? {} : { detail }) });
     }
   }
 }

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashPassword, parseHashConfig } from '../../shared/hash.js';
 import { freshDatabase, SCHEMA, type Engine, type TestDatabase } from '../helpers/databases.js';
+import type { DataApiServer } from '../helpers/data-api-server.js';
+import { dataApiFor, DRIVERS, driverEnv, resourceArn, secretArn, type Driver } from '../helpers/drivers.js';
+import { localAwsEnv } from '../helpers/secrets-server.js';
 import { runServerToExit, startServer, type RunningServer } from '../helpers/server.js';
 
 /** End to end: the local server as `npm start` runs it, asked the way EMQX 5 asks. */
@@ -88,11 +91,13 @@ describe('local server on the embedded PGlite database (no DATABASE_URL)', () =>
   }, 40_000);
 });
 
-describe.each<Engine>(['postgres', 'mysql'])('local server with DATABASE_URL pointing at real %s', (engine) => {
+describe.each<[Engine, Driver]>(DRIVERS)('local server on real %s (%s driver)', (engine, driver) => {
   let server: RunningServer;
   let db: TestDatabase;
+  let dataApi: DataApiServer | undefined;
   beforeAll(async () => {
-    db = await freshDatabase(engine, `maf_e2e_${engine}`);
+    dataApi = await dataApiFor(driver);
+    db = await freshDatabase(engine, `maf_e2e_${engine}_${driver === 'data-api' ? 'da' : 'pool'}`);
     await db.execFile(SCHEMA[engine]);
     const m = (i: number) => (engine === 'postgres' ? `$${i}` : '?');
     const stored = await hashPassword(parseHashConfig({ name: 'bcrypt', salt_rounds: 4 }), 'public');
@@ -104,11 +109,24 @@ describe.each<Engine>(['postgres', 'mysql'])('local server with DATABASE_URL poi
     ]) {
       await db.exec(`INSERT INTO mqtt_acl (username, permission, action, topic) VALUES ('demo', ${m(1)}, ${m(2)}, ${m(3)})`, [permission, action, topic]);
     }
-    server = await startServer({ DATABASE_URL: db.url, PASSWORD_HASH: '{"name":"bcrypt"}', LOG_LEVEL: 'debug' });
+    const aws = dataApi ? localAwsEnv({ rdsData: dataApi.url }) : {};
+    server = await startServer({ ...driverEnv(driver, engine, db, { PASSWORD_HASH: '{"name":"bcrypt"}', LOG_LEVEL: 'debug' }), ...aws });
   }, 40_000);
   afterAll(async () => {
     await server?.stop();
     await db?.close();
+    await dataApi?.close();
+  });
+
+  it('logs which database settings it uses, without credentials', () => {
+    const line = server.output().split('\n').find((l) => l.includes('"msg":"database settings"'));
+    const url = new URL(db.url);
+    const name = url.pathname.slice(1);
+    expect(JSON.parse(line ?? '{}').database).toEqual(
+      driver === 'pooled'
+        ? { source: 'DATABASE_URL', engine, host: url.hostname, port: url.port, name }
+        : { source: 'DB_*', engine, driver: 'data-api', secretArn: secretArn(engine), databaseUrlIgnored: false, resourceArn: resourceArn(engine), name },
+    );
   });
 
   it('reports health naming the engine only', async () => {

@@ -38,7 +38,7 @@ const withDb = (url: string, db: string): string => {
  * (a CI clone beside a working copy) never drop each other's databases, and one checkout reuses
  * its own names run after run.
  */
-const CHECKOUT_TAG = createHash('sha256').update(new URL('../../', import.meta.url).pathname).digest('hex').slice(0, 8);
+export const CHECKOUT_TAG = createHash('sha256').update(new URL('../../', import.meta.url).pathname).digest('hex').slice(0, 8);
 
 export async function freshDatabase(engine: Engine, name: string): Promise<TestDatabase> {
   const db = `${name}_${CHECKOUT_TAG}`;

@@ -7,3 +7,13 @@ export function thrownBy(fn: () => unknown): unknown {
   }
   throw new Error('expected the call to throw');
 }
+
+/** The error a promise-returning call rejects with, or a failure when it resolves. */
+export async function rejectionOf(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to reject');
+}

@@ -1,12 +1,12 @@
 import type { Container } from '../../shared/container.js';
 import { hashPassword, parseHashConfig } from '../../shared/hash.js';
 import { freshDatabase, SCHEMA, type Engine, type TestDatabase } from '../helpers/databases.js';
+import type { DataApiServer } from '../helpers/data-api-server.js';
+import { dataApiFor, DEAD_URL, DRIVERS, driverEnv, type Driver } from '../helpers/drivers.js';
 import { containerFor, handlersFor, memoryLogger } from '../helpers/harness.js';
 import { fieldCase, vectorsOf } from '../helpers/vectors.js';
 
 /** Authentication through the real handlers against real PostgreSQL and real MariaDB. */
-
-const DEAD_URL: Record<Engine, string> = { postgres: 'postgres://postgres@127.0.0.1:1/none', mysql: 'mysql://root@127.0.0.1:1/none' };
 
 interface AuthnVector {
   id: string;
@@ -23,17 +23,19 @@ interface AuthnVector {
 const expectedAnswer = (e: AuthnVector['expect']) =>
   e.result === 'ok' ? { result: 'allow', is_superuser: e.is_superuser } : { result: e.result === 'error' ? 'deny' : 'ignore' };
 
-describe.each<Engine>(['postgres', 'mysql'])('authentication against real %s', (engine) => {
+describe.each<[Engine, Driver]>(DRIVERS)('authentication against real %s (%s driver)', (engine, driver) => {
   let db: TestDatabase;
+  let dataApi: DataApiServer | undefined;
   const containers: Container[] = [];
   const make = (env: Record<string, string>, log?: ReturnType<typeof memoryLogger>['log']) => {
-    const c = containerFor({ DATABASE_URL: db.url, ...env }, undefined, log);
+    const c = containerFor(driverEnv(driver, engine, db, env), undefined, log);
     containers.push(c);
     return handlersFor(c);
   };
 
   beforeAll(async () => {
-    db = await freshDatabase(engine, `maf_it_authn_${engine}`);
+    dataApi = await dataApiFor(driver);
+    db = await freshDatabase(engine, `maf_it_authn_${engine}_${driver === 'data-api' ? 'da' : 'pool'}`);
     await db.execFile(SCHEMA[engine]);
     const auto = engine === 'postgres' ? 'SERIAL PRIMARY KEY' : 'INT AUTO_INCREMENT PRIMARY KEY';
     await db.exec(`CREATE TABLE users (id ${auto}, username VARCHAR(100), password_hash VARCHAR(255), salt VARCHAR(64),
@@ -42,6 +44,7 @@ describe.each<Engine>(['postgres', 'mysql'])('authentication against real %s', (
   afterAll(async () => {
     await Promise.all(containers.map((c) => c.close()));
     await db.close();
+    await dataApi?.close();
   });
 
   const m = (i: number) => (engine === 'postgres' ? `$${i}` : '?');

@@ -1,5 +1,7 @@
 import type { Container } from '../../shared/container.js';
 import { freshDatabase, SCHEMA, type Engine, type TestDatabase } from '../helpers/databases.js';
+import type { DataApiServer } from '../helpers/data-api-server.js';
+import { dataApiFor, DEAD_URL, DRIVERS, driverEnv, type Driver } from '../helpers/drivers.js';
 import { containerFor, handlersFor } from '../helpers/harness.js';
 import { vectorsOf } from '../helpers/vectors.js';
 
@@ -17,18 +19,20 @@ interface AuthzVector {
 
 const wire = (r: AuthzVector['request']) => ({ action: r.action, topic: r.topic, qos: String(r.qos), retain: String(r.retain ?? false) });
 
-describe.each<Engine>(['postgres', 'mysql'])('authorization against real %s', (engine) => {
+describe.each<[Engine, Driver]>(DRIVERS)('authorization against real %s (%s driver)', (engine, driver) => {
   let db: TestDatabase;
+  let dataApi: DataApiServer | undefined;
   const containers: Container[] = [];
   const make = (env: Record<string, string>) => {
-    const c = containerFor({ DATABASE_URL: db.url, ...env });
+    const c = containerFor(driverEnv(driver, engine, db, env));
     containers.push(c);
     return handlersFor(c);
   };
   const m = (i: number) => (engine === 'postgres' ? `$${i}` : '?');
 
   beforeAll(async () => {
-    db = await freshDatabase(engine, `maf_it_authz_${engine}`);
+    dataApi = await dataApiFor(driver);
+    db = await freshDatabase(engine, `maf_it_authz_${engine}_${driver === 'data-api' ? 'da' : 'pool'}`);
     await db.execFile(SCHEMA[engine]);
     const auto = engine === 'postgres' ? 'SERIAL PRIMARY KEY' : 'INT AUTO_INCREMENT PRIMARY KEY';
     // qos as a PostgreSQL INTEGER[] (a MySQL list string), qos_s/retain_s as text, retain as boolean/tinyint.
@@ -39,6 +43,7 @@ describe.each<Engine>(['postgres', 'mysql'])('authorization against real %s', (e
   afterAll(async () => {
     await Promise.all(containers.map((c) => c.close()));
     await db.close();
+    await dataApi?.close();
   });
 
   describe('EMQX 5 authz vectors that carry their SQL query', () => {
@@ -109,7 +114,7 @@ describe.each<Engine>(['postgres', 'mysql'])('authorization against real %s', (e
     });
 
     it('an unreachable database denies by default and ignores when AUTHZ_BACKEND_FAILURE=ignore', async () => {
-      const dead = engine === 'postgres' ? 'postgres://postgres@127.0.0.1:1/none' : 'mysql://root@127.0.0.1:1/none';
+      const dead = DEAD_URL[engine];
       expect((await make({ DATABASE_URL: dead, AUTHZ_NO_MATCH: 'allow' }).acl({ username: 'u1', topic: 'a', action: 'publish' })).body).toEqual({ result: 'deny' });
       expect((await make({ DATABASE_URL: dead, AUTHZ_BACKEND_FAILURE: 'ignore' }).acl({ username: 'u1', topic: 'a', action: 'publish' })).body).toEqual({ result: 'ignore' });
     });

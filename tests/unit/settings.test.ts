@@ -1,6 +1,6 @@
 import { ConfigError } from '../../shared/errors.js';
 import { thrownBy } from '../helpers/errors.js';
-import { loadSettings } from '../../shared/settings.js';
+import { describeDatabase, loadSettings } from '../../shared/settings.js';
 
 
 /** Asserts that loading `env` fails with a ConfigError naming `setting`. */
@@ -114,5 +114,77 @@ describe('loadSettings result', () => {
     expect(Reflect.set(settings.database, 'url', 'mysql://evil')).toBe(false);
     expect(settings.port).toBe(8080);
     expect(settings.database).toEqual({ engine: 'postgres', url: 'postgres://u@h/db' });
+  });
+});
+
+describe('loadSettings: the Lambda form (DB_*) and its precedence over DATABASE_URL', () => {
+  const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenant-db-AbCdEf';
+  const CLUSTER = 'arn:aws:rds:eu-west-1:123456789012:cluster:tenant';
+
+  it('DB_HOST + DB_SECRET_ARN: through the proxy with the engine default port', () => {
+    expect(loadSettings({ DB_ENGINE: 'postgres', DB_HOST: 'proxy.example', DB_NAME: 'iot', DB_SECRET_ARN: SECRET }).database).toEqual({
+      engine: 'postgres',
+      driver: 'proxy',
+      host: 'proxy.example',
+      port: 5432,
+      name: 'iot',
+      secretArn: SECRET,
+      urlIgnored: false,
+    });
+    expect(loadSettings({ DB_DRIVER: 'proxy', DB_ENGINE: 'mysql', DB_HOST: 'p', DB_PORT: '3307', DB_NAME: 'iot', DB_SECRET_ARN: SECRET }).database).toMatchObject({ engine: 'mysql', port: 3307 });
+  });
+
+  it('DB_* win over DATABASE_URL, and the settings record that the URL was ignored', () => {
+    const s = loadSettings({ DATABASE_URL: 'mysql://u:p@h/db', DB_ENGINE: 'postgres', DB_HOST: 'proxy', DB_NAME: 'iot', DB_SECRET_ARN: SECRET });
+    expect(s.database).toMatchObject({ engine: 'postgres', driver: 'proxy', host: 'proxy', urlIgnored: true });
+  });
+
+  it('DB_DRIVER=proxy with only DATABASE_URL uses the URL', () => {
+    expect(loadSettings({ DB_DRIVER: 'proxy', DATABASE_URL: 'postgres://u@proxy/db' }).database).toEqual({ engine: 'postgres', url: 'postgres://u@proxy/db' });
+  });
+
+  it('data-api: the cluster and secret ARNs, DB_NAME optional', () => {
+    expect(loadSettings({ DB_DRIVER: 'data-api', DB_ENGINE: 'mysql', DB_RESOURCE_ARN: CLUSTER, DB_SECRET_ARN: SECRET }).database).toEqual({
+      engine: 'mysql',
+      driver: 'data-api',
+      resourceArn: CLUSTER,
+      secretArn: SECRET,
+      name: undefined,
+      urlIgnored: false,
+    });
+  });
+
+  it.each<[Record<string, string>, string]>([
+    [{ DB_DRIVER: 'data-api', DB_ENGINE: 'mysql', DB_SECRET_ARN: SECRET }, 'DB_RESOURCE_ARN'],
+    [{ DB_DRIVER: 'data-api', DB_ENGINE: 'mysql', DB_RESOURCE_ARN: CLUSTER }, 'DB_SECRET_ARN'],
+    [{ DB_DRIVER: 'data-api', DB_RESOURCE_ARN: CLUSTER, DB_SECRET_ARN: SECRET }, 'DB_ENGINE'],
+    [{ DB_DRIVER: 'proxy' }, 'DB_HOST'],
+    [{ DB_ENGINE: 'postgres', DB_SECRET_ARN: SECRET, DB_NAME: 'iot' }, 'DB_HOST'],
+    [{ DB_ENGINE: 'postgres', DB_HOST: 'p', DB_NAME: 'iot' }, 'DB_SECRET_ARN'],
+    [{ DB_ENGINE: 'postgres', DB_HOST: 'p', DB_SECRET_ARN: SECRET }, 'DB_NAME'],
+    [{ DB_DRIVER: 'direct' }, 'DB_DRIVER'],
+    [{ DB_ENGINE: 'oracle' }, 'DB_ENGINE'],
+    [{ DB_PORT: '70000' }, 'DB_PORT'],
+    [{ DB_SECRET_ARN: 'tenant-db' }, 'DB_SECRET_ARN'],
+    [{ DB_RESOURCE_ARN: SECRET }, 'DB_RESOURCE_ARN'],
+    [{ BROKER_TOKEN_SECRET_ARN: 'arn:aws:s3:::bucket' }, 'BROKER_TOKEN_SECRET_ARN'],
+  ])('%j is rejected naming %s', (env, setting) => expectRejected(env, setting));
+
+  it('reads BROKER_TOKEN and BROKER_TOKEN_SECRET_ARN', () => {
+    expect(loadSettings({ BROKER_TOKEN: 'tok' })).toMatchObject({ brokerToken: 'tok', brokerTokenSecretArn: undefined });
+    expect(loadSettings({ BROKER_TOKEN_SECRET_ARN: SECRET })).toMatchObject({ brokerToken: undefined, brokerTokenSecretArn: SECRET });
+  });
+
+  it('describes the database for the start-up log without credentials', () => {
+    expect(describeDatabase(loadSettings({ DATABASE_URL: 'postgres://admin:s3cret-pw@db.example:6432/iot' }).database)).toEqual({
+      source: 'DATABASE_URL',
+      engine: 'postgres',
+      host: 'db.example',
+      port: '6432',
+      name: 'iot',
+    });
+    const both = loadSettings({ DATABASE_URL: 'postgres://admin:s3cret-pw@db/iot', DB_DRIVER: 'data-api', DB_ENGINE: 'postgres', DB_RESOURCE_ARN: CLUSTER, DB_SECRET_ARN: SECRET, DB_NAME: 'iot' });
+    expect(describeDatabase(both.database)).toEqual({ source: 'DB_*', engine: 'postgres', driver: 'data-api', secretArn: SECRET, databaseUrlIgnored: true, resourceArn: CLUSTER, name: 'iot' });
+    expect(JSON.stringify(describeDatabase(both.database))).not.toContain('s3cret');
   });
 });

@@ -1,7 +1,7 @@
 import { ConfigError } from '../../shared/errors.js';
 import { thrownBy } from '../helpers/errors.js';
 import { parseRow, ruleMatches } from '../../shared/rules.js';
-import { compileSql, renderTopic, type Dialect } from '../../shared/template.js';
+import { compileSql, findMarkers, renderTopic, type Dialect } from '../../shared/template.js';
 import type { AuthnRequest, ClientInfo } from '../../shared/types.js';
 import { vectors, type Vector } from '../helpers/vectors.js';
 
@@ -271,3 +271,29 @@ describe('compileSql: markers cannot be smuggled in through ${$} or a MySQL non-
   });
 });
 
+
+describe('compileSql named markers (RDS Data API) and findMarkers', () => {
+  it.each<Dialect>(['postgres', 'mysql'])('%s: named markers :p1… in order, one per occurrence; casts and quoted text untouched', (dialect) => {
+    const q = compileSql("SELECT a FROM t WHERE u = ${username} AND c = '${clientid}' AND n::text <> ':p9' AND u = ${username}", { ...authn, dialect, markers: 'named' });
+    expect(q.text).toBe("SELECT a FROM t WHERE u = :p1 AND c = :p2 AND n::text <> ':p9' AND u = :p3");
+    expect(q.params).toEqual(['username', 'clientid', 'username']);
+    expect(findMarkers(q.text, dialect, 'named')).toEqual([
+      { start: 26, end: 29, index: 0 },
+      { start: 38, end: 41, index: 1 },
+      { start: 71, end: 74, index: 2 },
+    ]);
+  });
+
+  it('rejects a hand-written :name in named mode, naming the setting', () => {
+    expectConfigError(() => compileSql('SELECT a FROM t WHERE u = :user', { ...pg, markers: 'named' }), 'AUTHN_QUERY', ':u');
+  });
+
+  it('findMarkers reads MySQL ? markers outside quotes, backticks and comments only', () => {
+    const q = compileSql("SELECT `a?` FROM t WHERE note <> 'why?' /* ? */ AND u = ${username} # ?\n AND c = \"${clientid}\"", my);
+    expect(findMarkers(q.text, 'mysql', 'native').map((m) => [q.text.slice(m.start, m.end), m.index])).toEqual([
+      ['?', 0],
+      ['?', 1],
+    ]);
+    expect(findMarkers('SELECT $1, $2 FROM t WHERE x = \'$3\'', 'postgres', 'native').map((m) => m.index)).toEqual([0, 1]);
+  });
+});
