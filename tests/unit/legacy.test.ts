@@ -1,3 +1,5 @@
+import { createEmqx4AclHandler } from '../../functions/emqx4-acl.js';
+import { createEmqx4AuthHandler } from '../../functions/emqx4-auth.js';
 import { authorize } from '../../shared/authz.js';
 import { ConfigError } from '../../shared/errors.js';
 import { readEvent } from '../../shared/http/event.js';
@@ -9,7 +11,7 @@ import { isLegacySuperuser } from '../../shared/superuser.js';
 import { compileSql, renderTopic } from '../../shared/template.js';
 import type { AclRequest, AuthnRequest, Row } from '../../shared/types.js';
 import { thrownBy } from '../helpers/errors.js';
-import { apiEvent, containerFor, FakeStore, memoryLogger, type Sent } from '../helpers/harness.js';
+import { apiEvent, callRaw, containerFor, FakeStore, memoryLogger, type Sent } from '../helpers/harness.js';
 import { vectors, type Vector } from '../helpers/vectors.js';
 
 /** EMQX 4.x / Cloud v4: the renderer's %-placeholders, the evaluator's legacy rows, the 4.x reply and request forms. */
@@ -346,5 +348,26 @@ describe('settings: SUPERUSER_QUERY, ACL_ROW_SHAPE, LEGACY_ROW_ORDER', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect(error).toMatchObject({ setting: 'SUPERUSER_QUERY' });
     expect(containerFor({ SUPERUSER_QUERY: "select is_superuser from mqtt_user where username = '%u'" }, new FakeStore([])).superuserQuery?.params).toEqual(['username']);
+  });
+});
+
+describe('EMQX 4 handlers when something unexpected fails', () => {
+  const boom = () => new FakeStore(new Error('driver bug'));
+  const form = { contentType: 'application/x-www-form-urlencoded' };
+
+  it('auth answers AUTHN_BACKEND_FAILURE (ignore → 200 ignore, deny → 401), superuser 403, acl AUTHZ_BACKEND_FAILURE', async () => {
+    const logger = memoryLogger();
+    const c = containerFor({}, boom(), logger.log);
+    const auth = createEmqx4AuthHandler(c);
+    const acl = createEmqx4AclHandler(c);
+    expect(await callRaw(auth as never, '/emqx4/auth', { ...form, body: 'username=u1&password=Hidden-pw' })).toEqual({ status: 200, contentType: 'text/plain', body: 'ignore' });
+    expect(await callRaw(auth as never, '/emqx4/superuser', { ...form, body: 'username=u1' })).toEqual({ status: 403, contentType: 'text/plain', body: 'deny' });
+    expect(await callRaw(acl as never, '/emqx4/acl', { ...form, body: 'access=1&username=u1&topic=t' })).toEqual({ status: 403, contentType: 'text/plain', body: 'deny' });
+    const strict = containerFor({ AUTHN_BACKEND_FAILURE: 'deny', AUTHZ_BACKEND_FAILURE: 'ignore' }, boom());
+    expect(await callRaw(createEmqx4AuthHandler(strict) as never, '/emqx4/auth', { ...form, body: 'username=u1&password=Hidden-pw' })).toEqual({ status: 401, contentType: 'text/plain', body: 'deny' });
+    expect(await callRaw(createEmqx4AclHandler(strict) as never, '/emqx4/acl', { ...form, body: 'access=1&username=u1&topic=t' })).toEqual({ status: 200, contentType: 'text/plain', body: 'ignore' });
+    const lines = logger.lines().join('\n');
+    expect(lines).toContain('request failed');
+    expect(lines).not.toContain('Hidden-pw');
   });
 });
