@@ -136,6 +136,36 @@ describe.each<Engine>(['postgres', 'mysql'])('EMQX 4 legacy mode against real %s
     await db.close();
   });
 
+  describe('the 4.x http_response vectors, met by our own answers', () => {
+    /** For each vector, the request whose answer from us must have the vector's status and reading. */
+    const scenarios: Record<string, () => Promise<RawAnswer>> = {
+      'http-4-authn-200': () => make().auth({ username: 'emqx', password: 'public' }),
+      'http-4-authn-ignore': () => make().auth({ username: 'ghost', password: 'public' }),
+      'http-4-authn-401': () => make().auth({ username: 'emqx', password: 'wrong' }),
+      'http-4-authn-test-deny': () => make().auth({ password: 'public' }),
+      'http-4-acl-200': async () => {
+        await setRows([{ allow: 1, username: '$all', access: 1, topic: 't/#' }]);
+        return make().acl({ access: '1', username: 'u1', topic: 't/1' });
+      },
+      'http-4-acl-400': () => make().acl({ access: '9', username: 'u1', topic: 't/1' }),
+      'http-4-acl-ignore': async () => {
+        await setRows([]);
+        return make().acl({ access: '1', username: 'u1', topic: 't/1' });
+      },
+    };
+
+    it('has a scenario for every 4.x http_response vector', () => {
+      expect(Object.keys(scenarios).sort()).toEqual(vectorsOf4('http_response').map((v) => v.id).sort());
+    });
+
+    it.each(vectorsOf4('http_response').map((v) => [v.id, v] as const))('%s', async (id, v) => {
+      const ours = await scenarios[id]!();
+      expect(ours.status).toBe(v['status']);
+      if (v['body'] === 'ignore') expect(ours.body).toBe('ignore');
+      expect(emqx4Reads(v['api'] as 'authn' | 'authz', ours.status, ours.body)).toEqual(v['expect']);
+    });
+  });
+
   describe('/emqx4/auth', () => {
     it('the Cloud v4 sample user emqx / public: 200 ok by form, JSON and GET', async () => {
       const h = make();
