@@ -2,7 +2,7 @@ import { verifyPassword, type HashConfig } from './hash.js';
 import type { Logger } from './log.js';
 import { lookup } from './lookup.js';
 import type { SqlStore } from './db/port.js';
-import { toBool } from './superuser.js';
+import { checkSuperuser, toBool } from './superuser.js';
 import type { SqlTemplate } from './template.js';
 import type { AuthnRequest, AuthnResult } from './types.js';
 
@@ -12,6 +12,8 @@ export interface AuthnDeps {
   readonly hash: HashConfig;
   readonly onBackendFailure: 'ignore' | 'deny';
   readonly log: Logger;
+  /** SUPERUSER_QUERY: when set, it (not AUTHN_QUERY's `is_superuser`) says who is a superuser. */
+  readonly superuserQuery?: SqlTemplate;
 }
 
 /** A decision plus why, for the log line; the reason never contains a secret. */
@@ -40,5 +42,8 @@ export async function authenticate(deps: AuthnDeps, req: AuthnRequest): Promise<
     return { result: 'deny', reason: `malformed stored hash: ${check.malformed}` };
   }
   if (!check.ok) return { result: 'deny', reason: 'wrong password' };
-  return { result: 'allow', is_superuser: toBool(row['is_superuser']), reason: 'password verified' };
+  if (deps.superuserQuery === undefined) return { result: 'allow', is_superuser: toBool(row['is_superuser']), reason: 'password verified' };
+  // EMQX 4 runs super_query after a successful check; its failure only means "not a superuser".
+  const superuser = await checkSuperuser(deps, req);
+  return { result: 'allow', is_superuser: superuser.yes, reason: `password verified; ${superuser.reason}` };
 }

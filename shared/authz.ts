@@ -1,7 +1,7 @@
 import type { Logger } from './log.js';
 import { lookup } from './lookup.js';
 import type { SqlStore } from './db/port.js';
-import { effectiveTopic, evaluate, parseRow, type Rule } from './rules.js';
+import { effectiveTopic, evaluate, parseAnyRow, type LegacyOrder, type Rule, type RowShape } from './rules.js';
 import type { SqlTemplate } from './template.js';
 import type { AclRequest, AclResult } from './types.js';
 
@@ -11,13 +11,19 @@ export interface AuthzDeps {
   readonly noMatch: 'allow' | 'deny' | 'ignore';
   readonly onBackendFailure: 'deny' | 'ignore';
   readonly log: Logger;
+  /** ACL_ROW_SHAPE; `auto` when absent. */
+  readonly rowShape?: RowShape;
+  /** LEGACY_ROW_ORDER; `last-first` when absent. */
+  readonly legacyOrder?: LegacyOrder;
 }
 
 export type AuthzOutcome = AclResult & { readonly reason: string };
 
 /**
- * EMQX 5's SQL authorizer with this project's stricter subscription rule. A query failure or an
- * invalid row answers the failure policy (deny by default); no match answers AUTHZ_NO_MATCH.
+ * EMQX's SQL authorizer with this project's stricter subscription rule. The rows' shape decides
+ * their reading: EMQX 5 rows in returned order, EMQX 4 rows last first (or top-down by setting).
+ * A query failure or an invalid row answers the failure policy (deny by default); no match
+ * answers AUTHZ_NO_MATCH.
  */
 export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<AuthzOutcome> {
   const topic = effectiveTopic(req);
@@ -26,15 +32,23 @@ export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<Authz
   if ('failed' in found) return { result: deps.onBackendFailure, reason: found.failed };
   const rules: Rule[] = [];
   const rowOf: number[] = [];
+  let legacy = false;
   for (const [index, row] of found.rows.entries()) {
-    const parsed = parseRow(row);
+    const parsed = parseAnyRow(row, deps.rowShape ?? 'auto');
     if ('rule' in parsed) {
+      if (parsed.warning !== undefined) deps.log.warn({ row: index, problem: parsed.warning }, 'ACL row matches nobody');
+      legacy ||= parsed.shape === 'legacy';
       rules.push(parsed.rule);
       rowOf.push(index);
       continue;
     }
     deps.log.warn({ row: index, problem: parsed.invalid, policy: deps.onBackendFailure }, 'invalid ACL row');
     if (deps.onBackendFailure === 'deny') return { result: 'deny', reason: `invalid ACL row ${index}: ${parsed.invalid}` };
+  }
+  // One query's rows share their columns, hence their shape.
+  if (legacy && (deps.legacyOrder ?? 'last-first') === 'last-first') {
+    rules.reverse();
+    rowOf.reverse();
   }
   const outcome = evaluate(rules, req, topic);
   if (outcome.decision === 'nomatch') return { result: deps.noMatch, reason: 'no rule matched' };

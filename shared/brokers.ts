@@ -3,8 +3,7 @@ import { authorize, type AuthzDeps } from './authz.js';
 import type { Acc } from './http/mosquitto.js';
 import type { RabbitAclRequest, RabbitAnswer } from './http/rabbitmq.js';
 import type { VerneAnswer } from './http/vernemq.js';
-import { lookup } from './lookup.js';
-import { toBool } from './superuser.js';
+import { checkSuperuser } from './superuser.js';
 import type { AclAction, AclRequest, AuthnRequest, ClientInfo } from './types.js';
 
 /**
@@ -60,17 +59,13 @@ export async function mosquittoUser(deps: AuthnDeps, client: AuthnRequest): Prom
 }
 
 /**
- * Is this user a superuser? The authentication query runs with the username only (no password
- * is sent here) and its first row's `is_superuser` decides; no row, a query that needs the
- * password, or a backend failure all answer no.
+ * Is this user a superuser? SUPERUSER_QUERY when set; otherwise the authentication query with the
+ * username only (no password is sent here) and its first row's `is_superuser`. No row, a query that
+ * needs the password, or a backend failure all answer no ({@link checkSuperuser}).
  */
 export async function superuserOf(deps: AuthnDeps, client: ClientInfo): Promise<Verdict<boolean>> {
-  const found = await lookup(deps, client, 'authentication');
-  if ('failed' in found) return { answer: false, reason: found.failed };
-  const row = found.rows[0];
-  if (row === undefined) return { answer: false, reason: 'no such user' };
-  const yes = toBool(row['is_superuser']);
-  return { answer: yes, reason: yes ? 'is_superuser' : 'not a superuser' };
+  const o = await checkSuperuser(deps, client);
+  return { answer: o.yes, reason: o.reason };
 }
 
 const ACC: Record<Acc, readonly AclAction[]> = { 1: ['subscribe'], 2: ['publish'], 3: ['subscribe', 'publish'], 4: ['subscribe'] };

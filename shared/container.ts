@@ -15,6 +15,8 @@ export interface Container {
   readonly log: Logger;
   readonly authnQuery: SqlTemplate;
   readonly authzQuery: SqlTemplate;
+  /** SUPERUSER_QUERY, compiled; undefined when unset. */
+  readonly superuserQuery: SqlTemplate | undefined;
   store(): Promise<SqlStore>;
   /** The token the broker must present (BROKER_TOKEN_SECRET_ARN, else BROKER_TOKEN); read once. */
   brokerToken(): Promise<string | undefined>;
@@ -29,6 +31,8 @@ export function createContainer(settings: Settings, opts: { store?: SqlStore; lo
   const markers = !opts.store && 'driver' in settings.database && settings.database.driver === 'data-api' ? 'named' : 'native';
   const authnQuery = compileSql(settings.authnQuery, { dialect, context: 'authn', setting: 'AUTHN_QUERY', markers });
   const authzQuery = compileSql(settings.authzQuery, { dialect, context: 'authz', setting: 'AUTHZ_QUERY', markers });
+  // EMQX 4's super_query takes the client's identity, never its password.
+  const superuserQuery = settings.superuserQuery === undefined ? undefined : compileSql(settings.superuserQuery, { dialect, context: 'authz', setting: 'SUPERUSER_QUERY', markers });
   let store: Promise<SqlStore> | undefined = opts.store ? Promise.resolve(opts.store) : undefined;
   let token: Promise<string | undefined> | undefined;
   if (!opts.store) log.info({ database: describeDatabase(settings.database) }, 'database settings');
@@ -46,6 +50,7 @@ export function createContainer(settings: Settings, opts: { store?: SqlStore; lo
     log,
     authnQuery,
     authzQuery,
+    superuserQuery,
     store: getStore,
     brokerToken: () =>
       (token ??= import('./aws/secrets.js')
@@ -60,6 +65,7 @@ export function createContainer(settings: Settings, opts: { store?: SqlStore; lo
       hash: settings.passwordHash,
       onBackendFailure: settings.authnBackendFailure,
       log,
+      ...(superuserQuery === undefined ? {} : { superuserQuery }),
     }),
     authzDeps: async () => ({
       store: await getStore(),
@@ -67,6 +73,8 @@ export function createContainer(settings: Settings, opts: { store?: SqlStore; lo
       noMatch: settings.authzNoMatch,
       onBackendFailure: settings.authzBackendFailure,
       log,
+      rowShape: settings.aclRowShape,
+      legacyOrder: settings.legacyRowOrder,
     }),
     close: async () => {
       if (store) await (await store).close();

@@ -16,7 +16,7 @@ export interface LookupDeps {
  * text only when the statement binds no secret — and returned as a value, for the caller to
  * answer by its failure policy. Anything that is not a BackendError is a bug and propagates.
  */
-export async function lookup(deps: LookupDeps, client: AuthnRequest, what: 'authentication' | 'authorization'): Promise<{ rows: Row[] } | { failed: string }> {
+export async function lookup(deps: LookupDeps, client: AuthnRequest, what: 'authentication' | 'authorization' | 'superuser check'): Promise<{ rows: Row[] } | { failed: string }> {
   try {
     return { rows: await deps.store.query(deps.query.text, deps.query.bind(client)) };
   } catch (err) {

@@ -16,6 +16,10 @@ export const ROUTES: readonly Route[] = [
   { path: '/mqtt/auth', methods: ['GET', 'POST'], fn: 'auth' },
   { path: '/mqtt/acl', methods: ['GET', 'POST'], fn: 'acl' },
   { path: '/health', methods: ['GET'], fn: 'health' },
+  // EMQX 4.x / Cloud v4 emqx_auth_http: the status is the verdict
+  { path: '/emqx4/auth', methods: ['GET', 'POST'], fn: 'emqx4-auth' },
+  { path: '/emqx4/superuser', methods: ['GET', 'POST'], fn: 'emqx4-auth' },
+  { path: '/emqx4/acl', methods: ['GET', 'POST'], fn: 'emqx4-acl' },
   // RabbitMQ rabbitmq_auth_backend_http (GET query or POST form)
   { path: '/rabbitmq/user', methods: ['GET', 'POST'], fn: 'rabbitmq-auth' },
   { path: '/rabbitmq/vhost', methods: ['GET', 'POST'], fn: 'rabbitmq-auth' },

@@ -1,10 +1,12 @@
+import { BlockList, isIP } from 'node:net';
 import { renderTopic } from './template.js';
 import { covers, isValidFilter, isValidName, matches, overlaps, stripShare } from './topic.js';
 import type { AclRequest, AuthnRequest, Row } from './types.js';
 
 /**
- * The one rule evaluator: EMQX 5 ACL rows (`permission, action, topic[, qos, retain]`) in
- * returned order, first match wins.
+ * The one rule evaluator. Two row shapes: EMQX 5 rows (`permission, action, topic[, qos, retain]`),
+ * judged in returned order, and EMQX 4 / Cloud v4 rows (`allow, ipaddr, username, clientid,
+ * access, topic`), judged last row first as EMQX 4 does (or top-down by setting). First match wins.
  */
 
 export type Permission = 'allow' | 'deny';
@@ -17,9 +19,21 @@ export interface Rule {
   readonly qos?: ReadonlySet<number>;
   /** Undefined: any retain flag. Applies to publish only. */
   readonly retain?: boolean;
+  /** EMQX 4 rows only: whom the row is for (EMQX 5 rows leave that to the query's WHERE). */
+  readonly legacy?: { readonly who: Who };
 }
 
-export type ParsedRow = { readonly rule: Rule } | { readonly invalid: string };
+/**
+ * Whom an EMQX 4 row applies to: everyone (`username = '$all'`), nobody (every who-column NULL or
+ * empty), or the clients matching every non-empty column (AND).
+ */
+export type Who =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'nobody' }
+  | { readonly kind: 'match'; readonly ipaddr?: BlockList; readonly username?: string; readonly clientid?: string };
+
+/** `warning`: the row is valid but cannot do what it was likely written for (logged). */
+export type ParsedRow = { readonly rule: Rule; readonly warning?: string } | { readonly invalid: string };
 
 const ACTIONS: Record<string, ReadonlyArray<'publish' | 'subscribe'>> = {
   publish: ['publish'],
@@ -57,6 +71,113 @@ export function parseRow(row: Row): ParsedRow {
     },
   };
 }
+
+/** The row shapes ACL_ROW_SHAPE names; `auto` reads each row's own columns. */
+export type RowShape = 'auto' | 'emqx5' | 'legacy';
+/** LEGACY_ROW_ORDER: EMQX 4 evaluates the returned rows last first; `top-down` reads them in order. */
+export type LegacyOrder = 'last-first' | 'top-down';
+
+/**
+ * Which shape a row has: `permission`/`action` columns make an EMQX 5 row, `allow`/`access`
+ * columns an EMQX 4 row. A row with both or neither cannot be told (under `auto`).
+ */
+export function shapeOf(row: Row, setting: RowShape): 'emqx5' | 'legacy' | { readonly invalid: string } {
+  if (setting !== 'auto') return setting;
+  const five = 'permission' in row || 'action' in row;
+  const four = 'allow' in row || 'access' in row;
+  if (five && !four) return 'emqx5';
+  if (four && !five) return 'legacy';
+  return { invalid: five ? 'the row has both permission/action and allow/access columns; set ACL_ROW_SHAPE' : 'the row has neither permission/action nor allow/access columns' };
+}
+
+/** Reads a row by its shape (see {@link shapeOf}). */
+export function parseAnyRow(row: Row, setting: RowShape): ParsedRow & { readonly shape?: 'emqx5' | 'legacy' } {
+  const shape = shapeOf(row, setting);
+  if (typeof shape !== 'string') return shape;
+  return { ...(shape === 'emqx5' ? parseRow(row) : parseLegacyRow(row)), shape };
+}
+
+const LEGACY_ACCESS: Record<number, ReadonlyArray<'publish' | 'subscribe'>> = { 1: ['subscribe'], 2: ['publish'], 3: ['subscribe', 'publish'] };
+
+/**
+ * Reads one EMQX 4 / Cloud v4 row (`allow, ipaddr, username, clientid, access, topic`, by name).
+ * `allow` 1/0, `access` 1 subscribe, 2 publish, 3 both; `ipaddr` an address or CIDR. Only the exact
+ * username `$all` is special. A row whose who-columns are all NULL or empty matches nobody (with a
+ * warning) rather than failing the request, as EMQX 4 did.
+ */
+export function parseLegacyRow(row: Row): ParsedRow {
+  const allow = legacyInt(row['allow']);
+  if (allow !== 0 && allow !== 1) return { invalid: `allow must be 1 (allow) or 0 (deny), got ${describe(row['allow'])}` };
+  const access = legacyInt(row['access']);
+  const actions = access === undefined ? undefined : LEGACY_ACCESS[access];
+  if (actions === undefined) return { invalid: `access must be 1 (subscribe), 2 (publish) or 3 (both), got ${describe(row['access'])}` };
+  const topicText = text(row['topic']);
+  if (topicText === undefined || topicText === '') return { invalid: 'topic is missing' };
+  const topic = topicText.startsWith('eq ') ? ({ eq: true, text: topicText.slice(3) } as const) : ({ eq: false, template: topicText } as const);
+  if (!topic.eq) {
+    const probe = renderTopic(topic.template, { client_attrs: {} }, 'probe');
+    if (probe === undefined || !isValidFilter(probe)) return { invalid: `topic ${describe(topicText)} is not a valid MQTT filter` };
+  }
+  const who = legacyWho(row);
+  if ('invalid' in who) return who;
+  const rule: Rule = { permission: allow === 1 ? 'allow' : 'deny', actions: new Set(actions), topic, legacy: { who } };
+  return who.kind === 'nobody' ? { rule, warning: 'ipaddr, username and clientid are all NULL: the row matches nobody (use username $all for everyone)' } : { rule };
+}
+
+function legacyWho(row: Row): Who | { readonly invalid: string } {
+  const username = nonEmpty(text(row['username']));
+  if (username === '$all') return { kind: 'all' };
+  const clientid = nonEmpty(text(row['clientid']));
+  const ip = nonEmpty(text(row['ipaddr']));
+  const ipaddr = ip === undefined ? undefined : subnet(ip.trim());
+  if (ipaddr === null) return { invalid: `ipaddr must be an IP address or CIDR, got ${describe(row['ipaddr'])}` };
+  if (username === undefined && clientid === undefined && ipaddr === undefined) return { kind: 'nobody' };
+  return { kind: 'match', ...(ipaddr === undefined ? {} : { ipaddr }), ...(username === undefined ? {} : { username }), ...(clientid === undefined ? {} : { clientid }) };
+}
+
+const subnets = new Map<string, BlockList | null>();
+
+/** `10.59.1.100` (a /32), `192.168.1.0/24`, IPv6 likewise; null when malformed. Cached per text. */
+function subnet(value: string): BlockList | null {
+  const cached = subnets.get(value);
+  if (cached !== undefined) return cached;
+  const [address = '', prefix, extra] = value.split('/');
+  const family = isIP(address);
+  const bits = family === 4 ? 32 : 128;
+  const length = prefix === undefined ? bits : /^[0-9]{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+  let list: BlockList | null = null;
+  if (family !== 0 && extra === undefined && length >= 0 && length <= bits) {
+    list = new BlockList();
+    list.addSubnet(address, length, family === 4 ? 'ipv4' : 'ipv6');
+  }
+  if (subnets.size > 10_000) subnets.clear();
+  subnets.set(value, list);
+  return list;
+}
+
+/** Does the client fit an EMQX 4 row's who-columns? An IPv4-mapped IPv6 peer matches its IPv4 rule. */
+export function whoMatches(who: Who, client: AuthnRequest): boolean {
+  if (who.kind !== 'match') return who.kind === 'all';
+  if (who.username !== undefined && client.username !== who.username) return false;
+  if (who.clientid !== undefined && client.clientid !== who.clientid) return false;
+  if (who.ipaddr !== undefined) {
+    const peer = client.peerhost;
+    const family = peer === undefined ? 0 : isIP(peer);
+    if (peer === undefined || family === 0 || !who.ipaddr.check(peer, family === 4 ? 'ipv4' : 'ipv6')) return false;
+  }
+  return true;
+}
+
+/** An integer column as EMQX 4 reads it: an integer, or a string holding one; PostgreSQL booleans too. */
+function legacyInt(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  if (typeof value === 'bigint') return value >= -1n && value <= 3n ? Number(value) : undefined;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  const s = text(value);
+  return s !== undefined && /^[0-9]$/.test(s) ? Number(s) : undefined;
+}
+
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
 
 function text(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
@@ -109,6 +230,7 @@ export function effectiveTopic(req: AclRequest): string | undefined {
 export function ruleMatches(rule: Rule, req: AclRequest, topic: string): boolean {
   const deny = rule.permission === 'deny';
   if (!rule.actions.has(req.action)) return false;
+  if (rule.legacy !== undefined && !whoMatches(rule.legacy.who, req)) return false;
   if (rule.qos !== undefined && (req.qos === undefined ? !deny : !rule.qos.has(req.qos))) return false;
   if (req.action === 'publish' && rule.retain !== undefined && (req.retain === undefined ? !deny : rule.retain !== req.retain)) return false;
   if (rule.topic.eq) return rule.topic.text === topic;
@@ -116,8 +238,15 @@ export function ruleMatches(rule: Rule, req: AclRequest, topic: string): boolean
   if (filter === undefined) return false;
   // A deny rule that a client's value made malformed (client id '#') still denies.
   if (!isValidFilter(filter)) return deny;
-  if (req.action === 'publish') return matches(topic, filter);
-  return deny ? overlaps(filter, topic) : covers(filter, topic);
+  // EMQX 4 lets a `#` or `+/…` rule reach `$` topics; a legacy deny rule keeps doing so, an allow never does.
+  const judged = deny && rule.legacy !== undefined ? dollarBlind(filter, topic) : topic;
+  if (req.action === 'publish') return matches(judged, filter);
+  return deny ? overlaps(filter, judged) : covers(filter, judged);
+}
+
+/** The topic with a leading `$` level made ordinary, when the filter starts with a wildcard. */
+function dollarBlind(filter: string, topic: string): string {
+  return (filter.startsWith('+') || filter.startsWith('#')) && topic.startsWith('$') ? topic.replace(/^[^/]*/, 'x') : topic;
 }
 
 /**

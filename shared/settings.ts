@@ -60,6 +60,12 @@ export interface Settings {
   readonly connectAcl: { readonly enabled: boolean; readonly ttlS: number };
   /** How /mosquitto/* answers (mosquitto-go-auth `auth_opt_http_response_mode`). */
   readonly mosquittoResponseMode: 'status' | 'json' | 'text';
+  /** EMQX 4's `super_query` (SQL template); unset: superusers come from AUTHN_QUERY's `is_superuser`. */
+  readonly superuserQuery: string | undefined;
+  /** How ACL rows are read: by their own columns (`auto`), or all as EMQX 5 or EMQX 4 rows. */
+  readonly aclRowShape: 'auto' | 'emqx5' | 'legacy';
+  /** The order EMQX 4 rows are judged in. */
+  readonly legacyRowOrder: 'last-first' | 'top-down';
   readonly pool: {
     readonly max: number;
     readonly connectTimeoutMs: number;
@@ -109,6 +115,9 @@ const SETTINGS = {
   CONNECT_ACL: z.enum(['off', 'on']).default('off'),
   CONNECT_ACL_TTL: int(60, 31_536_000).default(3600),
   MOSQUITTO_RESPONSE_MODE: z.enum(['status', 'json', 'text']).default('status'),
+  SUPERUSER_QUERY: text.optional(),
+  ACL_ROW_SHAPE: z.enum(['auto', 'emqx5', 'legacy']).default('auto'),
+  LEGACY_ROW_ORDER: z.enum(['last-first', 'top-down']).default('last-first'),
   DB_DRIVER: z.enum(['proxy', 'data-api']).optional(),
   DB_ENGINE: z.enum(['postgres', 'mysql']).optional(),
   DB_HOST: text.optional(),
@@ -147,6 +156,9 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     logLevel: s.LOG_LEVEL,
     connectAcl: { enabled: s.CONNECT_ACL === 'on', ttlS: s.CONNECT_ACL_TTL },
     mosquittoResponseMode: s.MOSQUITTO_RESPONSE_MODE,
+    superuserQuery: s.SUPERUSER_QUERY,
+    aclRowShape: s.ACL_ROW_SHAPE,
+    legacyRowOrder: s.LEGACY_ROW_ORDER,
     pool: {
       max: s.DB_POOL_MAX,
       connectTimeoutMs: s.DB_CONNECT_TIMEOUT_MS,

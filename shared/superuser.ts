@@ -1,3 +1,7 @@
+import type { AuthnDeps } from './authn.js';
+import { lookup } from './lookup.js';
+import type { ClientInfo } from './types.js';
+
 /**
  * EMQX 5's truthiness rule for `is_superuser` (`emqx_authn_utils:to_bool`): true, "true", an
  * integer ≥ 1 or a string holding one. Everything else is false. MySQL BIT(1) arrives here already
@@ -12,4 +16,36 @@ export function toBool(value: unknown): boolean {
     return /^[+-]?[0-9]+$/.test(value) && BigInt(value) >= 1n;
   }
   return false;
+}
+
+/**
+ * EMQX 4's `super_query` reading: superuser only when the value is exactly the integer 1 (MySQL)
+ * or the boolean true (PostgreSQL). `"1"`, 2, `"true"` and NULL are not.
+ */
+export function isLegacySuperuser(value: unknown): boolean {
+  return value === true || value === 1 || value === 1n;
+}
+
+export interface SuperuserAnswer {
+  readonly yes: boolean;
+  readonly reason: string;
+}
+
+/**
+ * Is this client a superuser? With SUPERUSER_QUERY, EMQX 4's reading: exactly one row, whose
+ * `is_superuser` column (else its first column) is 1 or true. Without it, AUTHN_QUERY runs with
+ * the client's identity alone (no password) and the first row's `is_superuser` decides by EMQX 5's
+ * rule. No row, a backend failure or a query that needs the password all answer no.
+ */
+export async function checkSuperuser(deps: AuthnDeps, client: ClientInfo): Promise<SuperuserAnswer> {
+  const query = deps.superuserQuery ?? deps.query;
+  const found = await lookup({ ...deps, query, onBackendFailure: 'not a superuser' }, client, 'superuser check');
+  if ('failed' in found) return { yes: false, reason: found.failed };
+  const row = found.rows[0];
+  if (row === undefined) return { yes: false, reason: 'no such user' };
+  let yes: boolean;
+  if (deps.superuserQuery === undefined) yes = toBool(row['is_superuser']);
+  else if (found.rows.length !== 1) return { yes: false, reason: `SUPERUSER_QUERY returned ${found.rows.length} rows, not one` };
+  else yes = isLegacySuperuser('is_superuser' in row ? row['is_superuser'] : Object.values(row)[0]);
+  return { yes, reason: yes ? 'is_superuser' : 'not a superuser' };
 }

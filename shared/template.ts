@@ -69,6 +69,15 @@ const nonEmpty = (v: string | undefined): string | undefined => (v === undefined
 // ---------------------------------------------------------------------------------------------
 // SQL
 
+/** EMQX 4's SQL placeholders, quotes included (emqx_auth_mysql_cli parse_query), and the value each takes. */
+const LEGACY_SQL: Readonly<Record<string, string>> = {
+  "'%u'": 'username',
+  "'%c'": 'clientid',
+  "'%a'": 'peerhost',
+  "'%C'": 'cert_common_name',
+  "'%d'": 'cert_subject',
+};
+
 /**
  * How bound values are marked in the statement text: the driver's own (`$n` for PostgreSQL, `?` for
  * MySQL) or named (`:p1`, `:p2`…, for the RDS Data API).
@@ -87,7 +96,9 @@ export interface SqlTemplate {
 
 /**
  * Compiles an operator's SQL template. `${x}`, `"${x}"` and `'${x}'` all become one bound
- * parameter per occurrence (`$n` for PostgreSQL, `?` for MySQL); `${$}` is a literal `$`.
+ * parameter per occurrence (`$n` for PostgreSQL, `?` for MySQL), and so do EMQX 4's quoted
+ * `'%u'`, `'%c'`, `'%a'`, `'%C'`, `'%d'` (an unquoted `%u` stays text, as in EMQX 4); `${$}` is a
+ * literal `$`.
  * Rejected, naming the problem: placeholders outside the context's list, malformed placeholder
  * syntax, a placeholder inside a longer quoted string (it could not be bound), and driver markers
  * (`?`, `$1`) written by hand. SQL syntax itself is left to the database.
@@ -118,6 +129,14 @@ export function compileSql(template: string, opts: { dialect: Dialect; context: 
         out += marker();
       }
       i = p.end;
+      continue;
+    }
+    // EMQX 4's '%u', '%c', '%a', '%C', '%d' (the quotes are part of the placeholder) are parameters too.
+    const legacy = c === "'" && template[i + 4] !== "'" ? LEGACY_SQL[template.slice(i, i + 4)] : undefined;
+    if (legacy !== undefined && isAllowed(context, legacy)) {
+      params.push(legacy);
+      out += marker();
+      i += 4;
       continue;
     }
     // The quoted-placeholder forms '${x}' and "${x}" are parameters too.
@@ -292,8 +311,9 @@ export type TopicMode = 'strict' | 'literal' | 'probe';
 
 /**
  * Renders the placeholders of an ACL rule topic for one client; undefined when a `strict` rule
- * cannot apply or the topic has malformed placeholder syntax. Placeholders outside the rule-topic
- * list stay literal text, as in EMQX.
+ * cannot apply or the topic has malformed placeholder syntax. Both spellings are placeholders:
+ * `${username}` anywhere, and EMQX 4's `%u` / `%c` as a whole level. Placeholders outside the
+ * rule-topic list stay literal text, as in EMQX.
  */
 export function renderTopic(topic: string, client: AuthnRequest, mode: TopicMode = 'strict'): string | undefined {
   const parts = parseTopic(topic);
@@ -320,12 +340,23 @@ export function renderTopic(topic: string, client: AuthnRequest, mode: TopicMode
 
 const topicCache = new Map<string, TopicPart[] | undefined>();
 
+/** EMQX 4's rule-topic placeholders: only a whole level `%u` or `%c` (`t/%c-x` stays text). */
+const LEGACY_LEVEL: Readonly<Record<string, string>> = { '%u': 'username', '%c': 'clientid' };
+
 function parseTopic(topic: string): TopicPart[] | undefined {
   if (topicCache.has(topic)) return topicCache.get(topic);
   let parts: TopicPart[] | undefined = [];
   let i = 0;
   let literal = '';
   while (i < topic.length) {
+    const legacy = topic[i] === '%' && (i === 0 || topic[i - 1] === '/') && (i + 2 === topic.length || topic[i + 2] === '/') ? LEGACY_LEVEL[topic.slice(i, i + 2)] : undefined;
+    if (legacy !== undefined) {
+      if (literal) parts.push({ literal });
+      literal = '';
+      parts.push({ name: legacy });
+      i += 2;
+      continue;
+    }
     if (topic.startsWith('${', i)) {
       const close = topic.indexOf('}', i + 2);
       if (close < 0) {

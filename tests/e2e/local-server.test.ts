@@ -66,6 +66,18 @@ describe('local server on the embedded PGlite database (no DATABASE_URL)', () =>
     rmSync(dataDir, { recursive: true, force: true });
   });
 
+  it('serves the EMQX 4 routes: the status is the verdict', async () => {
+    const ask = async (path: string, body: string) => {
+      const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+    };
+    expect(await ask('/emqx4/auth', 'clientid=c1&username=demo&password=public&ipaddr=127.0.0.1')).toEqual({ status: 200, type: 'text/plain', body: 'ok' });
+    expect(await ask('/emqx4/auth', 'clientid=c1&username=demo&password=wrong')).toEqual({ status: 401, type: 'text/plain', body: 'deny' });
+    expect(await ask('/emqx4/superuser', 'clientid=c1&username=demo')).toEqual({ status: 403, type: 'text/plain', body: 'deny' });
+    expect(await ask('/emqx4/acl', 'access=2&username=demo&clientid=c1&ipaddr=127.0.0.1&topic=demo%2Fx&mountpoint=')).toEqual({ status: 200, type: 'text/plain', body: 'ok' });
+    expect(await ask('/emqx4/acl', 'access=2&username=demo&clientid=c1&ipaddr=127.0.0.1&topic=secret&mountpoint=')).toEqual({ status: 403, type: 'text/plain', body: 'deny' });
+  });
+
   it('reports health without secrets', async () => {
     expect(await get(`${server.url}/health`)).toEqual({ status: 200, type: 'application/json', body: { status: 'ok', database: 'pglite' } });
   });
