@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../shared/errors.js';
 import { hashPassword, parseHashConfig, verifyPassword, type Verification } from '../../shared/hash.js';
+import { loadSettings } from '../../shared/settings.js';
 import { thrownBy } from '../helpers/errors.js';
 import { fieldCase, vectors, vectorsOf } from '../helpers/vectors.js';
 
@@ -177,5 +178,25 @@ describe('4.x bcrypt forms', () => {
     expect(hash.startsWith(salt)).toBe(true);
     expect(await verifyPassword(cfg, 'pw-4x', hash, salt)).toEqual({ ok: true });
     expect(await verifyPassword(cfg, 'pw-4y', hash, salt)).toEqual({ ok: false });
+  });
+});
+
+describe('PASSWORD_HASH in loadSettings', () => {
+  it.each([
+    ['salt,sha256', { name: 'sha256', salt_position: 'prefix' }],
+    ['pbkdf2, sha256, 1000, 20', { name: 'pbkdf2', mac_fun: 'sha256', iterations: 1000, dk_length: 20 }],
+    ['salt,bcrypt', { name: 'bcrypt', salt_rounds: 10, salt_column: true }],
+    ['{"name":"auto","salt_encoding":"utf-8"}', { name: 'auto', salt_encoding: 'utf8' }],
+    ['{"name":"auto"}', { name: 'auto', salt_encoding: 'base64' }],
+  ])('takes %j', (PASSWORD_HASH, expected) => {
+    const settings = loadSettings({ PASSWORD_HASH });
+    expect(settings.passwordHash).toEqual(expected);
+    expect(Object.isFrozen(settings.passwordHash)).toBe(true);
+  });
+
+  it.each([['sha3'], ['salt,sha3'], ['pbkdf2,md4,1000,20'], ['{"name":"auto","salt_encoding":"latin1"}']])('stops start-up on %j, naming PASSWORD_HASH', (PASSWORD_HASH) => {
+    const error = thrownBy(() => loadSettings({ PASSWORD_HASH }));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(String((error as Error).message)).toMatch(/^PASSWORD_HASH: /);
   });
 });
