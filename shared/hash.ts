@@ -8,7 +8,7 @@ import { ConfigError } from './errors.js';
 /**
  * The one password hasher. `PASSWORD_HASH` is EMQX 5's `password_hash_algorithm` object, an EMQX
  * 4.x option string (`salt,sha256`, `pbkdf2,sha256,1000,20`, …) or `{"name":"auto"}`, which reads
- * the format from each stored string (bcrypt, go-auth and Django PBKDF2, PHC Argon2). Every form
+ * the format from each stored string (bcrypt, go-auth and Django PBKDF2, PHC Argon2, mosquitto_passwd). Every form
  * parses into one `HashConfig`, verified in constant time.
  */
 
@@ -190,7 +190,7 @@ const MAX_ARGON2_KIB = 1_048_576;
 const MIN_KEY_BYTES = 16;
 
 const AUTO_HINT =
-  'not a format auto recognises: bcrypt ($2a$/$2b$/$2y$), go-auth PBKDF2$<digest>$<iterations>$<salt>$<key>, Django pbkdf2_sha256$/pbkdf2_sha1$ or argon2$, PHC $argon2id$/$argon2i$/$argon2d$ (for hex digests set PASSWORD_HASH to their algorithm)';
+  'not a format auto recognises: bcrypt ($2a$/$2b$/$2y$), go-auth PBKDF2$<digest>$<iterations>$<salt>$<key>, Django pbkdf2_sha256$/pbkdf2_sha1$ or argon2$, PHC $argon2id$/$argon2i$/$argon2d$, mosquitto_passwd $7$/$6$ (for hex digests set PASSWORD_HASH to their algorithm)';
 
 /** `{"name":"auto"}`: the stored string names its own format; anything else is malformed, never an allow. */
 async function verifyAuto(saltEncoding: 'base64' | 'utf8', password: string, stored: string): Promise<Verification> {
@@ -198,6 +198,7 @@ async function verifyAuto(saltEncoding: 'base64' | 'utf8', password: string, sto
   if (stored.startsWith('PBKDF2$')) return verifyGoAuth(saltEncoding, password, stored);
   if (stored.startsWith('pbkdf2_')) return verifyDjango(password, stored);
   if (stored.startsWith('$argon2')) return verifyArgon2(password, stored);
+  if (stored.startsWith('$6$') || stored.startsWith('$7$')) return verifyMosquitto(password, stored);
   // Django's Argon2PasswordHasher stores "argon2" followed by the PHC string.
   if (stored.startsWith('argon2$argon2')) return verifyArgon2(password, stored.slice('argon2'.length));
   return { ok: false, malformed: AUTO_HINT };
@@ -241,6 +242,26 @@ async function verifyDjango(password: string, stored: string): Promise<Verificat
   if (key === undefined || key.length !== bytes) return { ok: false, malformed: `Django ${algorithm} key is not base64 of ${bytes} bytes` };
   const derived = await pbkdf2Async(Buffer.from(password, 'utf8'), Buffer.from(saltField, 'utf8'), count, bytes, node);
   return { ok: safeEqual(derived, key) };
+}
+
+/**
+ * A `mosquitto_passwd` file entry: `$7$<iterations>$<base64 salt>$<base64 key>` (PBKDF2-HMAC-SHA512,
+ * 64-byte key) or `$6$<base64 salt>$<base64 SHA-512(password ‖ salt)>`. glibc's sha512-crypt also
+ * starts with `$6$` but uses another alphabet and no padding, so it fails the base64 check.
+ */
+async function verifyMosquitto(password: string, stored: string): Promise<Verification> {
+  const fields = stored.split('$');
+  const pbkdf = fields[1] === '7';
+  if (fields.length !== (pbkdf ? 5 : 4)) return { ok: false, malformed: `mosquitto_passwd $${fields[1]}$ string needs ${pbkdf ? 5 : 4} $-separated fields (sha512-crypt is not supported)` };
+  const salt = base64(fields[pbkdf ? 3 : 2] ?? '', true);
+  const key = base64(fields[pbkdf ? 4 : 3] ?? '', true);
+  if (salt === undefined || salt.length === 0 || key === undefined || key.length !== 64) {
+    return { ok: false, malformed: 'mosquitto_passwd string needs a base64 salt and a base64 64-byte SHA-512 value (sha512-crypt is not supported)' };
+  }
+  if (!pbkdf) return { ok: safeEqual(createHash('sha512').update(password, 'utf8').update(salt).digest(), key) };
+  const count = positiveInt(fields[2], MAX_STORED_ITERATIONS);
+  if (count === undefined) return { ok: false, malformed: `mosquitto_passwd iterations must be an integer from 1 to ${MAX_STORED_ITERATIONS}` };
+  return { ok: safeEqual(await pbkdf2Async(Buffer.from(password, 'utf8'), salt, count, 64, 'sha512'), key) };
 }
 
 const PHC_ARGON2 = /^\$(argon2id|argon2i|argon2d)\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;

@@ -4,7 +4,7 @@ import { hashPassword, parseHashConfig, verifyPassword, type Verification } from
 import { thrownBy } from '../helpers/errors.js';
 import { fieldCase } from '../helpers/vectors.js';
 
-/** `{"name":"auto"}`: the stored string names its own format (bcrypt, go-auth, Django, PHC Argon2). */
+/** `{"name":"auto"}`: the stored string names its own format (bcrypt, go-auth, Django, PHC Argon2, mosquitto_passwd). */
 
 interface ForeignVector {
   id: string;
@@ -44,7 +44,7 @@ describe('parseHashConfig for auto', () => {
 });
 
 describe('foreign hash vectors (foreign-hashes.json)', () => {
-  it('loads every foreign vector', () => expect(foreign).toHaveLength(11));
+  it('loads every foreign vector', () => expect(foreign).toHaveLength(14));
 
   for (const v of foreign) {
     it(`${v.id} (${v.format}) gives ${v.expect}`, async () => {
@@ -133,6 +133,10 @@ describe('a stored string auto cannot recognise is malformed, never an allow, an
     ['Argon2 with a salt under 8 bytes', '$argon2id$v=19$m=4096,t=3,p=2$c2FsdA$/Jn0QpQleR9txGnjadNiCg'],
     ['Argon2 with its key cut short', '$argon2id$v=19$m=4096,t=3,p=2$c2FsdHNhbHRzYWx0$/Jn0QpQleR9t'],
     ['an unknown Argon2 variant', '$argon2x$v=19$m=4096,t=3,p=2$c2FsdHNhbHRzYWx0$/Jn0QpQleR9txGnjadNiCg'],
+    ['glibc sha512-crypt (starts with $6$ too)', '$6$VdBtYq4pvxq6FjHR$oWxbzRIZMJPE8Ll8Thhw96l5m53fSoksN29u9husslCEH0PmacpHXGW3aU3n8ugSPMt7j7xt99r013zoXOvmj1'],
+    ['mosquitto_passwd $7$ without iterations', '$7$$vcUD4mymmpj+oynh$+5+KbaHDfstIxRyceymjjCLAlFbY7wZ2X1sSrzS+J9X13AuvqI7sRg/fYAcDD88so2kgCnFPZzPs00uczouIcA=='],
+    ['mosquitto_passwd $7$ with its key cut short', '$7$101$vcUD4mymmpj+oynh$+5+KbaHDfstIxRyceymjjCLAlFbY7wZ2X1sSrzS+J9X13AuvqI7sRg/fYAcDD88so2kgCnFPZzPs00uczou'],
+    ['mosquitto_passwd $6$ without a salt', '$6$$hd8/qcgdxgO37/XRXiL3GV52vntYaF5h9t6xI1V6heinrlzNB0N8z5NPfUJLAsCtjUKbEixYZI6e7U9A/BNlAw=='],
     ['scrypt in PHC form', '$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E'],
   ])('%s', async (_label, stored) => {
     const result = await verifyPassword(auto, 'password', stored, null);
