@@ -2,19 +2,26 @@ import { createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { z } from 'zod';
+import type { Argon2Variant } from './argon2.js';
 import { ConfigError } from './errors.js';
 
 /**
- * The one password hasher: EMQX 5's `password_hash_algorithm` object, verified exactly as EMQX
- * does (hex digests case-insensitively, plain text case-sensitively, both in constant time).
+ * The one password hasher. `PASSWORD_HASH` is EMQX 5's `password_hash_algorithm` object, an EMQX
+ * 4.x option string (`salt,sha256`, `pbkdf2,sha256,1000,20`, …) or `{"name":"auto"}`, which reads
+ * the format from each stored string (bcrypt, go-auth and Django PBKDF2, PHC Argon2, mosquitto_passwd). Every form
+ * parses into one `HashConfig`, verified in constant time.
  */
 
 const pbkdf2Async = promisify(pbkdf2);
 
 const SIMPLE = ['plain', 'md5', 'sha', 'sha256', 'sha512'] as const;
+/** The PBKDF2 MACs EMQX 5 can run. */
 const MAC_FUNS = ['sha', 'sha224', 'sha256', 'sha384', 'sha512'] as const;
+/** EMQX 4.x also accepts md5 and ripemd160 (md4 is absent from Node's OpenSSL 3). */
+const LEGACY_MAC_FUNS = [...MAC_FUNS, 'md5', 'ripemd160'] as const;
 type Simple = (typeof SIMPLE)[number];
-type MacFun = (typeof MAC_FUNS)[number];
+type MacFun = (typeof LEGACY_MAC_FUNS)[number];
+type SaltPosition = 'disable' | 'prefix' | 'suffix';
 
 const HashSchema = z.discriminatedUnion('name', [
   z.strictObject({ name: z.enum(SIMPLE), salt_position: z.enum(['disable', 'prefix', 'suffix']).default('prefix') }),
@@ -25,31 +32,45 @@ const HashSchema = z.discriminatedUnion('name', [
     iterations: z.number().int().positive(),
     dk_length: z.number().int().positive().max(2 ** 32 - 1).optional(),
   }),
+  z.strictObject({ name: z.literal('auto'), salt_encoding: z.enum(['base64', 'utf8', 'utf-8']).default('base64') }),
 ]);
 
 export type HashConfig =
-  | { readonly name: Simple; readonly salt_position: 'disable' | 'prefix' | 'suffix' }
-  | { readonly name: 'bcrypt'; readonly salt_rounds: number }
-  | { readonly name: 'pbkdf2'; readonly mac_fun: MacFun; readonly iterations: number; readonly dk_length?: number };
+  | { readonly name: Simple; readonly salt_position: SaltPosition }
+  /** `salt_column`: EMQX 4.x `salt,bcrypt` — the salt column is the bcrypt salt the stored hash must be made with. */
+  | { readonly name: 'bcrypt'; readonly salt_rounds: number; readonly salt_column?: true }
+  | { readonly name: 'pbkdf2'; readonly mac_fun: MacFun; readonly iterations: number; readonly dk_length?: number }
+  /** `salt_encoding` applies to go-auth `PBKDF2$…` strings only: how their salt field is read. */
+  | { readonly name: 'auto'; readonly salt_encoding: 'base64' | 'utf8' };
 
-/** Node's digest name and output length for each EMQX algorithm name. */
-const DIGESTS: Record<Exclude<Simple, 'plain'> | MacFun, { node: string; bytes: number }> = {
+/** Node's digest name and output length for each algorithm name. */
+const DIGESTS: Record<Exclude<Simple, 'plain'> | MacFun | 'sha1', { node: string; bytes: number }> = {
   md5: { node: 'md5', bytes: 16 },
   sha: { node: 'sha1', bytes: 20 },
+  sha1: { node: 'sha1', bytes: 20 },
   sha224: { node: 'sha224', bytes: 28 },
   sha256: { node: 'sha256', bytes: 32 },
   sha384: { node: 'sha384', bytes: 48 },
   sha512: { node: 'sha512', bytes: 64 },
+  ripemd160: { node: 'ripemd160', bytes: 20 },
 };
 
-/** Parses and validates EMQX 5's algorithm object (given as JSON text or an object). */
+const FORMS_HINT =
+  'expected EMQX 5\'s JSON object (e.g. {"name":"sha256","salt_position":"prefix"}), {"name":"auto"}, or an EMQX 4.x string: plain, md5, sha, sha256, sha512, salt,<hash>, <hash>,salt, pbkdf2,<mac>,<iterations>,<dklen>, bcrypt, salt,bcrypt';
+
+/**
+ * Parses `PASSWORD_HASH`: EMQX 5's algorithm object (as JSON text or an object), `{"name":"auto"}`,
+ * or an EMQX 4.x option string. Throws a ConfigError naming `setting`.
+ */
 export function parseHashConfig(input: unknown, setting = 'PASSWORD_HASH'): HashConfig {
   let value = input;
   if (typeof input === 'string') {
+    const text = input.trim();
+    if (!text.startsWith('{')) return parseLegacy(text, setting);
     try {
-      value = JSON.parse(input);
+      value = JSON.parse(text);
     } catch {
-      throw new ConfigError(setting, 'not valid JSON; expected e.g. {"name":"sha256","salt_position":"prefix"}');
+      throw new ConfigError(setting, `not valid JSON; ${FORMS_HINT}`);
     }
   }
   const parsed = HashSchema.safeParse(value);
@@ -59,36 +80,67 @@ export function parseHashConfig(input: unknown, setting = 'PASSWORD_HASH'): Hash
     throw new ConfigError(setting, `${where}${issue?.message ?? 'invalid'}`);
   }
   const cfg = parsed.data;
+  if (cfg.name === 'auto') return Object.freeze({ name: 'auto', salt_encoding: cfg.salt_encoding === 'base64' ? 'base64' : 'utf8' });
   if (cfg.name !== 'pbkdf2') return Object.freeze(cfg);
-  if (!(MAC_FUNS as readonly string[]).includes(cfg.mac_fun)) {
+  const mac = MAC_FUNS.find((m) => m === cfg.mac_fun);
+  if (mac === undefined) {
     throw new ConfigError(setting, `mac_fun "${cfg.mac_fun}" is not supported for pbkdf2 (EMQX 5 cannot run it either); use one of ${MAC_FUNS.join(', ')}`);
   }
-  const { dk_length, ...rest } = cfg;
-  return Object.freeze({ ...rest, mac_fun: cfg.mac_fun as MacFun, ...(dk_length === undefined ? {} : { dk_length }) });
+  return Object.freeze({ name: 'pbkdf2', mac_fun: mac, iterations: cfg.iterations, ...(cfg.dk_length === undefined ? {} : { dk_length: cfg.dk_length }) });
+}
+
+/**
+ * EMQX 4.x `password_hash`: split on `,` (spaces around words trimmed, as the Cloud console prints
+ * them); one word is an algorithm, two words a salted form, four words PBKDF2.
+ */
+function parseLegacy(text: string, setting: string): HashConfig {
+  const words = text.split(',').map((w) => w.trim());
+  const simple = (w: string | undefined): Simple | undefined => SIMPLE.find((s) => s === w);
+  const [first, second] = words;
+  if (words.length === 1) {
+    if (first === 'bcrypt') return Object.freeze({ name: 'bcrypt', salt_rounds: 10 });
+    const name = simple(first);
+    if (name) return Object.freeze({ name, salt_position: 'disable' });
+  }
+  if (words.length === 2 && (first === 'salt' || second === 'salt')) {
+    const other = first === 'salt' ? second : first;
+    const salt_position = first === 'salt' ? 'prefix' : 'suffix';
+    if (other === 'bcrypt') return Object.freeze({ name: 'bcrypt', salt_rounds: 10, salt_column: true });
+    const name = simple(other);
+    if (name) return Object.freeze({ name, salt_position });
+  }
+  if (words.length === 4 && first === 'pbkdf2') {
+    const [, mac, iterations, dklen] = words;
+    if (mac === 'md4') throw new ConfigError(setting, `"${text}": md4 is not available (OpenSSL 3 dropped it); rehash with sha256`);
+    const mac_fun = LEGACY_MAC_FUNS.find((m) => m === mac);
+    if (mac_fun === undefined) throw new ConfigError(setting, `"${text}": pbkdf2 mac "${mac}" is not one of ${LEGACY_MAC_FUNS.join(', ')}`);
+    const count = positiveInt(iterations, 2 ** 31 - 1);
+    const length = positiveInt(dklen, 2 ** 32 - 1);
+    if (count === undefined) throw new ConfigError(setting, `"${text}": iterations must be a positive integer`);
+    if (length === undefined) throw new ConfigError(setting, `"${text}": dklen (the key length in bytes) must be a positive integer`);
+    return Object.freeze({ name: 'pbkdf2', mac_fun, iterations: count, dk_length: length });
+  }
+  throw new ConfigError(setting, `"${text}" is not a hash configuration; ${FORMS_HINT}`);
 }
 
 export type Verification = { readonly ok: boolean } | { readonly ok: false; readonly malformed: string };
 
 const BCRYPT = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
+const BCRYPT_SALT = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{22}$/;
 const HEX = /^[0-9a-fA-F]*$/;
 
 /**
  * Checks a password against a stored hash. `malformed` explains a stored value that cannot be a
- * hash of this algorithm (a deny, logged by the caller). Never throws for bad stored data.
+ * hash of this algorithm (a deny, logged by the caller; it never quotes the value). Never throws
+ * for bad stored data.
  */
 export async function verifyPassword(cfg: HashConfig, password: string, stored: string, salt: string | null | undefined): Promise<Verification> {
   const saltText = salt ?? '';
   switch (cfg.name) {
     case 'plain':
       return { ok: safeEqual(Buffer.from(stored, 'utf8'), Buffer.from(salted(cfg.salt_position, password, saltText), 'utf8')) };
-    case 'bcrypt': {
-      if (!BCRYPT.test(stored)) return { ok: false, malformed: 'stored value is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)' };
-      try {
-        return { ok: await bcrypt.compare(password, stored) };
-      } catch {
-        return { ok: false, malformed: 'bcrypt could not read the stored hash' };
-      }
-    }
+    case 'bcrypt':
+      return cfg.salt_column ? verifyBcryptWithSalt(password, stored, saltText) : verifyBcrypt(password, stored);
     case 'pbkdf2': {
       const keylen = cfg.dk_length ?? DIGESTS[cfg.mac_fun].bytes;
       if (stored.length !== keylen * 2 || !HEX.test(stored)) {
@@ -97,6 +149,8 @@ export async function verifyPassword(cfg: HashConfig, password: string, stored: 
       const key = await pbkdf2Async(Buffer.from(password, 'utf8'), Buffer.from(saltText, 'utf8'), cfg.iterations, keylen, DIGESTS[cfg.mac_fun].node);
       return { ok: safeEqual(key, Buffer.from(stored, 'hex')) };
     }
+    case 'auto':
+      return verifyAuto(cfg.salt_encoding, password, stored);
     default: {
       const { bytes, node } = DIGESTS[cfg.name];
       if (stored.length !== bytes * 2 || !HEX.test(stored)) {
@@ -108,14 +162,165 @@ export async function verifyPassword(cfg: HashConfig, password: string, stored: 
   }
 }
 
+async function verifyBcrypt(password: string, stored: string): Promise<Verification> {
+  if (!BCRYPT.test(stored)) return { ok: false, malformed: 'stored value is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)' };
+  try {
+    return { ok: await bcrypt.compare(password, stored) };
+  } catch {
+    return { ok: false, malformed: 'bcrypt could not read the stored hash' };
+  }
+}
+
+/** EMQX 4.x `salt,bcrypt`: bcrypt of the password made with the salt column must equal the stored hash. */
+async function verifyBcryptWithSalt(password: string, stored: string, salt: string): Promise<Verification> {
+  if (!BCRYPT.test(stored)) return { ok: false, malformed: 'stored value is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)' };
+  if (!BCRYPT_SALT.test(salt)) return { ok: false, malformed: 'salt,bcrypt needs a bcrypt salt in the salt column ($2b$<cost>$ and 22 characters)' };
+  try {
+    return { ok: safeEqual(Buffer.from(await bcrypt.hash(password, salt), 'utf8'), Buffer.from(stored, 'utf8')) };
+  } catch {
+    return { ok: false, malformed: 'bcrypt could not use the salt column' };
+  }
+}
+
+/** Upper bound on PBKDF2 iterations read from a stored string (Django 6 uses 1.2 million). */
+const MAX_STORED_ITERATIONS = 10_000_000;
+/** Upper bound on Argon2 memory read from a stored string: 1 GiB. */
+const MAX_ARGON2_KIB = 1_048_576;
+/** A shorter key is taken for a truncated column rather than a real hash. */
+const MIN_KEY_BYTES = 16;
+
+const AUTO_HINT =
+  'not a format auto recognises: bcrypt ($2a$/$2b$/$2y$), go-auth PBKDF2$<digest>$<iterations>$<salt>$<key>, Django pbkdf2_sha256$/pbkdf2_sha1$ or argon2$, PHC $argon2id$/$argon2i$/$argon2d$, mosquitto_passwd $7$/$6$ (for hex digests set PASSWORD_HASH to their algorithm)';
+
+/** `{"name":"auto"}`: the stored string names its own format; anything else is malformed, never an allow. */
+async function verifyAuto(saltEncoding: 'base64' | 'utf8', password: string, stored: string): Promise<Verification> {
+  if (stored.startsWith('$2')) return verifyBcrypt(password, stored);
+  if (stored.startsWith('PBKDF2$')) return verifyGoAuth(saltEncoding, password, stored);
+  if (stored.startsWith('pbkdf2_')) return verifyDjango(password, stored);
+  if (stored.startsWith('$argon2')) return verifyArgon2(password, stored);
+  if (stored.startsWith('$6$') || stored.startsWith('$7$')) return verifyMosquitto(password, stored);
+  // Django's Argon2PasswordHasher stores "argon2" followed by the PHC string.
+  if (stored.startsWith('argon2$argon2')) return verifyArgon2(password, stored.slice('argon2'.length));
+  return { ok: false, malformed: AUTO_HINT };
+}
+
+/**
+ * mosquitto-go-auth: `PBKDF2$sha256|sha512$<iterations>$<salt>$<base64 key>`, the key length read
+ * from the key. The salt is base64 as go-auth writes it, or the text itself (`salt_encoding`
+ * `utf8`, go-auth's `utf-8`), as the jpmens plugin and its `np` tool wrote it.
+ */
+async function verifyGoAuth(saltEncoding: 'base64' | 'utf8', password: string, stored: string): Promise<Verification> {
+  const fields = stored.split('$');
+  const [, digest, iterations, saltField, keyField] = fields;
+  if (fields.length !== 5 || saltField === undefined || keyField === undefined) {
+    return { ok: false, malformed: 'go-auth PBKDF2 string needs 5 $-separated fields' };
+  }
+  if (digest !== 'sha256' && digest !== 'sha512') return { ok: false, malformed: 'go-auth PBKDF2 digest must be sha256 or sha512' };
+  const count = positiveInt(iterations, MAX_STORED_ITERATIONS);
+  if (count === undefined) return { ok: false, malformed: `go-auth PBKDF2 iterations must be an integer from 1 to ${MAX_STORED_ITERATIONS}` };
+  const salt = saltEncoding === 'utf8' ? Buffer.from(saltField, 'utf8') : base64(saltField, true);
+  if (salt === undefined) return { ok: false, malformed: 'go-auth PBKDF2 salt is not base64 (salts stored as text need "salt_encoding":"utf8")' };
+  const key = base64(keyField, true);
+  if (key === undefined || key.length < MIN_KEY_BYTES) return { ok: false, malformed: `go-auth PBKDF2 key is not base64 of at least ${MIN_KEY_BYTES} bytes (a truncated column?)` };
+  const derived = await pbkdf2Async(Buffer.from(password, 'utf8'), salt, count, key.length, DIGESTS[digest].node);
+  return { ok: safeEqual(derived, key) };
+}
+
+/** Django: `pbkdf2_sha256$<iterations>$<salt text>$<base64 key of the digest's length>` (also `pbkdf2_sha1`). */
+async function verifyDjango(password: string, stored: string): Promise<Verification> {
+  const fields = stored.split('$');
+  const [algorithm, iterations, saltField, keyField] = fields;
+  const digest = algorithm === 'pbkdf2_sha256' ? 'sha256' : algorithm === 'pbkdf2_sha1' ? 'sha1' : undefined;
+  if (digest === undefined) return { ok: false, malformed: 'Django PBKDF2 must be pbkdf2_sha256 or pbkdf2_sha1' };
+  if (fields.length !== 4 || saltField === undefined || saltField === '' || keyField === undefined) {
+    return { ok: false, malformed: 'Django PBKDF2 string needs 4 $-separated fields' };
+  }
+  const count = positiveInt(iterations, MAX_STORED_ITERATIONS);
+  if (count === undefined) return { ok: false, malformed: `Django PBKDF2 iterations must be an integer from 1 to ${MAX_STORED_ITERATIONS}` };
+  const key = base64(keyField, true);
+  const { bytes, node } = DIGESTS[digest];
+  if (key === undefined || key.length !== bytes) return { ok: false, malformed: `Django ${algorithm} key is not base64 of ${bytes} bytes` };
+  const derived = await pbkdf2Async(Buffer.from(password, 'utf8'), Buffer.from(saltField, 'utf8'), count, bytes, node);
+  return { ok: safeEqual(derived, key) };
+}
+
+/**
+ * A `mosquitto_passwd` file entry: `$7$<iterations>$<base64 salt>$<base64 key>` (PBKDF2-HMAC-SHA512,
+ * 64-byte key) or `$6$<base64 salt>$<base64 SHA-512(password ‖ salt)>`. glibc's sha512-crypt also
+ * starts with `$6$` but uses another alphabet and no padding, so it fails the base64 check.
+ */
+async function verifyMosquitto(password: string, stored: string): Promise<Verification> {
+  const fields = stored.split('$');
+  const pbkdf = fields[1] === '7';
+  if (fields.length !== (pbkdf ? 5 : 4)) return { ok: false, malformed: `mosquitto_passwd $${fields[1]}$ string needs ${pbkdf ? 5 : 4} $-separated fields (sha512-crypt is not supported)` };
+  const salt = base64(fields[pbkdf ? 3 : 2] ?? '', true);
+  const key = base64(fields[pbkdf ? 4 : 3] ?? '', true);
+  if (salt === undefined || salt.length === 0 || key === undefined || key.length !== 64) {
+    return { ok: false, malformed: 'mosquitto_passwd string needs a base64 salt and a base64 64-byte SHA-512 value (sha512-crypt is not supported)' };
+  }
+  if (!pbkdf) return { ok: safeEqual(createHash('sha512').update(password, 'utf8').update(salt).digest(), key) };
+  const count = positiveInt(fields[2], MAX_STORED_ITERATIONS);
+  if (count === undefined) return { ok: false, malformed: `mosquitto_passwd iterations must be an integer from 1 to ${MAX_STORED_ITERATIONS}` };
+  return { ok: safeEqual(await pbkdf2Async(Buffer.from(password, 'utf8'), salt, count, 64, 'sha512'), key) };
+}
+
+const PHC_ARGON2 = /^\$(argon2id|argon2i|argon2d)\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
+
+/** PHC Argon2 (`$argon2id$v=19$m=…,t=…,p=…$<salt>$<key>`, unpadded base64), as the reference tool writes it. */
+async function verifyArgon2(password: string, stored: string): Promise<Verification> {
+  const m = PHC_ARGON2.exec(stored);
+  if (m === null) return { ok: false, malformed: 'not a PHC Argon2 string ($argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<key>)' };
+  const [, variant, version, mem, passes, lanes, saltField, keyField] = m;
+  if (version !== '19') return { ok: false, malformed: 'only Argon2 version 19 (v=19) is supported' };
+  const parallelism = positiveInt(lanes, 2 ** 24 - 1);
+  const iterations = positiveInt(passes, 2 ** 32 - 1);
+  const memoryKiB = positiveInt(mem, MAX_ARGON2_KIB);
+  if (parallelism === undefined || iterations === undefined || memoryKiB === undefined || memoryKiB < 8 * parallelism) {
+    return { ok: false, malformed: `Argon2 parameters out of range (t ≥ 1, p ≥ 1, 8·p ≤ m ≤ ${MAX_ARGON2_KIB} KiB)` };
+  }
+  const salt = base64(saltField ?? '', false);
+  const key = base64(keyField ?? '', false);
+  if (salt === undefined || salt.length < 8) return { ok: false, malformed: 'Argon2 salt is not unpadded base64 of at least 8 bytes' };
+  if (key === undefined || key.length < MIN_KEY_BYTES) return { ok: false, malformed: `Argon2 key is not unpadded base64 of at least ${MIN_KEY_BYTES} bytes (a truncated column?)` };
+  const kind: Argon2Variant = variant === 'argon2i' ? 'argon2i' : variant === 'argon2d' ? 'argon2d' : 'argon2id';
+  try {
+    const { deriveArgon2 } = await import('./argon2.js');
+    const derived = await deriveArgon2(password, { variant: kind, memoryKiB, iterations, parallelism, salt, length: key.length });
+    return { ok: safeEqual(Buffer.from(derived), key) };
+  } catch {
+    return { ok: false, malformed: 'Argon2 could not run with the stored parameters (memory?)' };
+  }
+}
+
+const BASE64_PADDED = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64_RAW = /^[A-Za-z0-9+/]*$/;
+
+/** Strict standard base64 (Node's own decoder skips what it cannot read, hiding truncation). */
+function base64(text: string, padded: boolean): Buffer | undefined {
+  const valid = padded ? BASE64_PADDED.test(text) : BASE64_RAW.test(text) && text.length % 4 !== 1;
+  return valid ? Buffer.from(text, 'base64') : undefined;
+}
+
+function positiveInt(text: string | undefined, max: number): number | undefined {
+  if (text === undefined || !/^[1-9][0-9]{0,9}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n <= max ? n : undefined;
+}
+
 /**
  * Produces the stored form of a password (for seeding and user management). Salted algorithms get
- * a random salt unless one is given; the salt to store is returned with the hash.
+ * a random salt unless one is given; the salt to store is returned with the hash. `auto` makes
+ * bcrypt hashes (cost 10), a format it recognises.
  */
 export async function hashPassword(cfg: HashConfig, password: string, salt?: string): Promise<{ hash: string; salt: string }> {
   switch (cfg.name) {
-    case 'bcrypt':
-      return { hash: await bcrypt.hash(password, cfg.salt_rounds), salt: '' };
+    case 'bcrypt': {
+      if (!cfg.salt_column) return { hash: await bcrypt.hash(password, cfg.salt_rounds), salt: '' };
+      const s = salt ?? (await bcrypt.genSalt(cfg.salt_rounds));
+      return { hash: await bcrypt.hash(password, s), salt: s };
+    }
+    case 'auto':
+      return { hash: await bcrypt.hash(password, 10), salt: '' };
     case 'pbkdf2': {
       const s = salt ?? randomBytes(12).toString('hex');
       const keylen = cfg.dk_length ?? DIGESTS[cfg.mac_fun].bytes;
@@ -130,7 +335,7 @@ export async function hashPassword(cfg: HashConfig, password: string, salt?: str
   }
 }
 
-function salted(position: 'disable' | 'prefix' | 'suffix', password: string, salt: string): string {
+function salted(position: SaltPosition, password: string, salt: string): string {
   if (position === 'prefix') return salt + password;
   if (position === 'suffix') return password + salt;
   return password;
