@@ -52,7 +52,8 @@ export function brokerAuth(c: Pick<Container, 'brokerToken' | 'log' | 'settings'
       try {
         expected = await c.brokerToken();
       } catch (err) {
-        c.log.error({ route, err: { name: err instanceof Error ? err.name : 'error', message: err instanceof Error ? err.message : String(err) } }, 'broker token unavailable');
+        // Secret errors name the ARN and the failure, never the value (shared/aws/secrets.ts).
+        c.log.error({ route, problem: err instanceof Error ? err.message : String(err) }, 'broker token unavailable');
         return json(503, { error: 'broker token unavailable' });
       }
       if (expected === undefined) {
