@@ -42,16 +42,24 @@ export const unauthorized = (problem: string): HttpResult => ({
  * The broker must present the token (`Authorization: Bearer <token>` or a `/k/<token>/` path
  * prefix) on every route but `/health`; a request without the right one gets 401 before anything
  * is parsed. No token configured: served locally (the start-up warned), refused on Lambda, where a
- * missing token is a deployment error. A token that cannot be read (Secrets Manager down) is 503.
+ * missing token is a deployment error. A token that cannot be read (Secrets Manager down) is 503,
+ * and is asked for again only after `retryAfterMs` (5 s).
  * Neither the token nor the path that carries it is ever logged.
  */
-export function brokerAuth(c: Pick<Container, 'brokerToken' | 'log' | 'settings'>, route: string): MiddlewareObj<ApiEvent, HttpResult, Error, Context> {
+export function brokerAuth(c: Pick<Container, 'brokerToken' | 'log' | 'settings'>, route: string, opts: { retryAfterMs?: number } = {}): MiddlewareObj<ApiEvent, HttpResult, Error, Context> {
+  // After a failed read, answer 503 for a while without asking again: a broken secret under load
+  // must not turn every request into a Secrets Manager call.
+  const retryAfterMs = opts.retryAfterMs ?? 5000;
+  let failedAt: number | undefined;
   return {
     before: async (request) => {
       let expected: string | undefined;
+      if (failedAt !== undefined && Date.now() - failedAt < retryAfterMs) return json(503, { error: 'broker token unavailable' });
       try {
         expected = await c.brokerToken();
+        failedAt = undefined;
       } catch (err) {
+        failedAt = Date.now();
         // Secret errors name the ARN and the failure, never the value (shared/aws/secrets.ts).
         c.log.error({ route, problem: err instanceof Error ? err.message : String(err) }, 'broker token unavailable');
         return json(503, { error: 'broker token unavailable' });

@@ -181,6 +181,32 @@ describe('Function: brokerAuth in a handler', () => {
     expect([line['level'], line['route'], line['problem']]).toEqual([50, 'auth', 'cannot read secret arn:aws:secretsmanager:eu-west-1:123456789012:secret:t (TimeoutError)']);
   });
 
+  it('after a failed read, answers 503 without asking again until retryAfterMs has passed', async () => {
+    let calls = 0;
+    const source = () => {
+      calls += 1;
+      return calls === 1 ? Promise.reject(new BackendError('cannot read secret arn:x (ThrottlingException)', 'SECRET_UNAVAILABLE')) : Promise.resolve(TOKEN);
+    };
+    const c = createContainer(loadSettings({}), { store: store(), log: memoryLogger().log });
+    const patient = createAuthHandler({ ...c, brokerToken: source });
+    const unavailable = { status: 503, contentType: 'application/json', body: '{"error":"broker token unavailable"}' };
+    expect(await ask(patient, '/mqtt/auth', { authorization: `Bearer ${TOKEN}` })).toEqual(unavailable);
+    expect(await ask(patient, '/mqtt/auth', { authorization: `Bearer ${TOKEN}` })).toEqual(unavailable);
+    expect(calls).toBe(1);
+
+    calls = 0;
+    const eager = middy()
+      .use(httpErrors({ log: c.log, failure: 'ignore', route: 'auth' }))
+      .use(brokerAuth({ ...c, brokerToken: source }, 'auth', { retryAfterMs: 0 }))
+      .use(httpInput(parseAuthnRequest))
+      .handler(async () => ({ statusCode: 200, body: 'admitted' }));
+    const call = async (auth: string) => (await eager(apiEvent('/mqtt/auth', { contentType: 'application/json', body: '{"username":"u"}', headers: { authorization: auth } }), context)).statusCode;
+    expect(await call(`Bearer ${TOKEN}`)).toBe(503);
+    expect(await call(`Bearer ${TOKEN}`)).toBe(200);
+    expect(await call('Bearer nope')).toBe(401);
+    expect(calls).toBe(3);
+  });
+
   it('a secret whose token has spaces refuses every request with an error log', async () => {
     const { h, mem } = handler({}, { token: () => Promise.resolve('two words') });
     expect(await ask(h, '/mqtt/auth', { authorization: 'Bearer two' })).toEqual(refused('the endpoint has no usable broker token configured'));
