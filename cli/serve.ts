@@ -4,6 +4,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { ConfigError } from '../shared/errors.js';
 import { MAX_BODY_BYTES } from '../shared/http/event.js';
 import type { HttpResult } from '../shared/http/middleware.js';
+import { OPEN_PATHS, redactPath, splitPathToken } from '../shared/http/token.js';
 import { ROUTES, routeFor } from '../shared/routes.js';
 
 /**
@@ -39,6 +40,19 @@ async function main(): Promise<void> {
     log.warn({ problem: err instanceof Error ? err.message : String(err) }, 'database not reachable yet; answering by the failure policies until it is');
   }
 
+  // Read the token once now, so a bad secret stops start-up and an open server says so.
+  try {
+    if ((await container.brokerToken()) === undefined) {
+      log.warn('no broker token configured (BROKER_TOKEN or BROKER_TOKEN_SECRET_ARN): every route answers anyone who can reach this server');
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${err.message}\n`);
+      process.exit(1);
+    }
+    log.warn({ problem: err instanceof Error ? err.message : String(err) }, 'broker token not readable yet; answering 503 until it is');
+  }
+
   const server = createServer((req, res) => {
     void serve(routes, req, res).catch((err: unknown) => {
       log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'local server error');
@@ -69,10 +83,13 @@ async function serve(routes: Record<string, Handler>, req: IncomingMessage, res:
   } catch {
     return send(res, { statusCode: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'malformed request target' }) });
   }
-  const handler = routes[url.pathname];
-  if (!handler) return send(res, { statusCode: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: `no route ${url.pathname}` }) });
+  // `/k/<token>/<route>` is `<route>` with the token in the path; the handler checks the token.
+  const tokenPath = splitPathToken(url.pathname);
+  const path = tokenPath?.rest ?? url.pathname;
+  const handler = tokenPath && OPEN_PATHS.has(path) ? undefined : routes[path];
+  if (!handler) return send(res, { statusCode: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: `no route ${redactPath(url.pathname)}` }) });
   const method = req.method ?? 'GET';
-  const allowed: readonly string[] = routeFor(url.pathname)?.methods ?? [];
+  const allowed: readonly string[] = routeFor(path)?.methods ?? [];
   if (!allowed.includes(method)) {
     return send(res, { statusCode: 405, headers: { 'content-type': 'application/json', allow: allowed.join(', ') }, body: JSON.stringify({ error: `method ${method} not allowed` }) });
   }
@@ -82,9 +99,11 @@ async function serve(routes: Record<string, Handler>, req: IncomingMessage, res:
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
   const now = Date.now();
+  // As API Gateway sends it for a route declared as /k/{token}/<route>.
+  const routeKey = `${method} ${tokenPath ? `/k/{token}${path}` : path}`;
   const event: APIGatewayProxyEventV2 = {
     version: '2.0',
-    routeKey: `${method} ${url.pathname}`,
+    routeKey,
     rawPath: url.pathname,
     rawQueryString: url.search.slice(1),
     headers,
@@ -95,11 +114,12 @@ async function serve(routes: Record<string, Handler>, req: IncomingMessage, res:
       domainPrefix: 'localhost',
       http: { method, path: url.pathname, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '', userAgent: headers['user-agent'] ?? '' },
       requestId: randomUUID(),
-      routeKey: `${method} ${url.pathname}`,
+      routeKey,
       stage: '$default',
       time: new Date(now).toISOString(),
       timeEpoch: now,
     },
+    ...(tokenPath ? { pathParameters: { token: tokenPath.segment } } : {}),
     ...(body.length > 0 ? { body: body.toString('base64') } : {}),
     isBase64Encoded: body.length > 0,
   };

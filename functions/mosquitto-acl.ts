@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import { mosquittoAcl } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
+import { brokerAuth, httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { mosquittoAnswer, mosquittoErrors, parseMosquittoAcl, type MosquittoAclRequest } from '../shared/http/mosquitto.js';
 
 /** `GET|POST /mosquitto/acl`: mosquitto-go-auth HTTP backend ACL check. */
@@ -9,6 +9,7 @@ export function createMosquittoAclHandler(c: Container) {
   const mode = c.settings.mosquittoResponseMode;
   return middy<InputEvent<MosquittoAclRequest>, HttpResult>()
     .use(mosquittoErrors({ log: c.log, route: 'mosquitto-acl', mode }))
+    .use(brokerAuth(c, 'mosquitto-acl'))
     .use(httpInput(parseMosquittoAcl))
     .handler(async (event) => {
       const req = inputOf(event);

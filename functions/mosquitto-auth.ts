@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import { mosquittoUser, superuserOf } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
+import { brokerAuth, httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { mosquittoAnswer, mosquittoErrors, parseMosquittoAuth, type MosquittoAuthRequest } from '../shared/http/mosquitto.js';
 
 /** `GET|POST /mosquitto/user` and `/mosquitto/superuser`: mosquitto-go-auth HTTP backend. */
@@ -9,6 +9,7 @@ export function createMosquittoAuthHandler(c: Container) {
   const mode = c.settings.mosquittoResponseMode;
   return middy<InputEvent<MosquittoAuthRequest>, HttpResult>()
     .use(mosquittoErrors({ log: c.log, route: 'mosquitto-auth', mode }))
+    .use(brokerAuth(c, 'mosquitto-auth'))
     .use(httpInput(parseMosquittoAuth))
     .handler(async (event) => {
       const req = inputOf(event);

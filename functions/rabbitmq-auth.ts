@@ -1,13 +1,14 @@
 import middy from '@middy/core';
 import { rabbitUser, type Verdict } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
+import { brokerAuth, httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { parseRabbitAuth, rabbitAnswer, rabbitErrors, type RabbitAnswer, type RabbitAuthRequest } from '../shared/http/rabbitmq.js';
 
 /** `GET|POST /rabbitmq/user` and `/rabbitmq/vhost`: RabbitMQ HTTP authentication backend. */
 export function createRabbitmqAuthHandler(c: Container) {
   return middy<InputEvent<RabbitAuthRequest>, HttpResult>()
     .use(rabbitErrors({ log: c.log, route: 'rabbitmq-auth' }))
+    .use(brokerAuth(c, 'rabbitmq-auth'))
     .use(httpInput(parseRabbitAuth))
     .handler(async (event) => {
       const req = inputOf(event);

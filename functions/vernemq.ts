@@ -1,13 +1,14 @@
 import middy from '@middy/core';
 import { vernePublish, verneRegister, verneSubscribe } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
+import { brokerAuth, httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { parseVerne, verneAnswer, verneErrors, type VerneRequest } from '../shared/http/vernemq.js';
 
 /** `POST /vernemq`: VerneMQ webhooks auth_on_register, auth_on_subscribe, auth_on_publish (and _m5). */
 export function createVernemqHandler(c: Container) {
   return middy<InputEvent<VerneRequest>, HttpResult>()
     .use(verneErrors({ log: c.log, route: 'vernemq' }))
+    .use(brokerAuth(c, 'vernemq'))
     .use(httpInput(parseVerne))
     .handler(async (event) => {
       const req = inputOf(event);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseHashConfig, type HashConfig } from './hash.js';
+import { TOKEN_PATTERN, TOKEN_SHAPE } from './http/token.js';
 
 /**
  * Settings come from the environment, are validated once, frozen and passed down. A bad value stops
@@ -46,6 +47,8 @@ export interface Settings {
   /** Local form of the broker's token (BROKER_TOKEN); BROKER_TOKEN_SECRET_ARN wins when set. */
   readonly brokerToken: string | undefined;
   readonly brokerTokenSecretArn: string | undefined;
+  /** Running in AWS Lambda (AWS_LAMBDA_FUNCTION_NAME is set): no token configured then refuses every request. */
+  readonly onLambda: boolean;
   readonly authnQuery: string;
   readonly authzQuery: string;
   readonly passwordHash: HashConfig;
@@ -125,8 +128,9 @@ const SETTINGS = {
   DB_NAME: text.optional(),
   DB_SECRET_ARN: arn('secretsmanager').optional(),
   DB_RESOURCE_ARN: arn('rds').optional(),
-  BROKER_TOKEN: text.optional(),
+  BROKER_TOKEN: text.refine((v) => TOKEN_PATTERN.test(v), TOKEN_SHAPE).optional(),
   BROKER_TOKEN_SECRET_ARN: arn('secretsmanager').optional(),
+  AWS_LAMBDA_FUNCTION_NAME: z.string().optional(),
 } as const;
 
 type Raw = { [K in keyof typeof SETTINGS]: z.output<(typeof SETTINGS)[K]> };
@@ -145,6 +149,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     database: databaseSettings(s),
     brokerToken: s.BROKER_TOKEN,
     brokerTokenSecretArn: s.BROKER_TOKEN_SECRET_ARN,
+    onLambda: s.AWS_LAMBDA_FUNCTION_NAME !== undefined,
     authnQuery: s.AUTHN_QUERY,
     authzQuery: s.AUTHZ_QUERY,
     passwordHash: parseHashConfig(s.PASSWORD_HASH),

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 import { BadRequestError } from '../errors.js';
+import { splitPathToken, type PathToken } from './token.js';
 
 /** API Gateway REST (payload 1.0) or HTTP API (payload 2.0) event. */
 export type ApiEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
@@ -20,21 +21,38 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const isV2 = (event: ApiEvent): event is APIGatewayProxyEventV2 => 'requestContext' in event && event.requestContext !== null && 'http' in event.requestContext;
 
-/** Reads either payload format into one shape; rejects oversized or non-UTF-8 bodies. */
-export function readEvent(event: ApiEvent): HttpRequest {
+/** The request headers with lower-cased names (payload 1.0 keeps the sender's case). */
+export function headersOf(event: ApiEvent): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(event.headers ?? {})) if (typeof value === 'string') headers[name.toLowerCase()] = value;
+  return headers;
+}
+
+/**
+ * The `/k/<token>` segments of the request path, if any. The path itself is the source (it is the
+ * same whether or not the API declares a `{token}` parameter); a `token` path parameter only says
+ * that a stage or base-path segment may come before them.
+ */
+export function pathTokenOf(event: ApiEvent): PathToken | undefined {
+  const raw = isV2(event) ? event.rawPath : event.path;
+  return splitPathToken(raw ?? '', typeof event.pathParameters?.['token'] === 'string');
+}
+
+/**
+ * Reads either payload format into one shape; rejects oversized or non-UTF-8 bodies. The path
+ * comes without its `/k/<token>` segments, so no token travels further (checked by `brokerAuth`).
+ */
+export function readEvent(event: ApiEvent): HttpRequest {
+  const headers = headersOf(event);
 
   let method: string;
-  let path: string;
   let query: Map<string, string>;
+  const path = pathTokenOf(event)?.rest ?? (isV2(event) ? event.rawPath : event.path);
   if (isV2(event)) {
     method = event.requestContext.http.method;
-    path = event.rawPath;
     query = parseForm(event.rawQueryString ?? '', 'query string');
   } else {
     method = event.httpMethod;
-    path = event.path;
     // Payload 1.0 has no raw query string; API Gateway has already decoded the values.
     query = new Map();
     for (const [k, v] of Object.entries(event.queryStringParameters ?? {})) if (typeof v === 'string') query.set(k, v);

@@ -1,8 +1,10 @@
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { Container } from '../container.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { readEvent, type ApiEvent, type HttpRequest } from './event.js';
+import { headersOf, pathTokenOf, readEvent, type ApiEvent, type HttpRequest } from './event.js';
+import { checkToken, TOKEN_PATTERN, TOKEN_SHAPE } from './token.js';
 
 /** The event as the handler sees it: the API Gateway event plus the validated input. */
 export type InputEvent<T> = ApiEvent & { input?: T };
@@ -12,11 +14,75 @@ export function json(statusCode: number, body: unknown): HttpResult {
   return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-/** Parses and validates the request once, before the handler runs. */
+/** Events whose broker token `brokerAuth` has accepted. */
+const admitted = new WeakSet<object>();
+
+/**
+ * Parses and validates the request once, before the handler runs. Refuses to parse a request that
+ * `brokerAuth` has not admitted: a handler built without it fails closed (its failure answer,
+ * never allow) instead of serving unauthenticated brokers.
+ */
 export function httpInput<T>(parse: (req: HttpRequest) => T): MiddlewareObj<InputEvent<T>, HttpResult, Error, Context> {
   return {
     before: (request) => {
+      if (!admitted.has(request.event)) throw new Error('brokerAuth middleware must run before httpInput');
       request.event.input = parse(readEvent(request.event));
+    },
+  };
+}
+
+/** 401 with a JSON error: EMQX 5 reads it as ignore; RabbitMQ, go-auth and VerneMQ as a refusal. */
+export const unauthorized = (problem: string): HttpResult => ({
+  statusCode: 401,
+  headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer' },
+  body: JSON.stringify({ error: problem }),
+});
+
+/**
+ * The broker must present the token (`Authorization: Bearer <token>` or a `/k/<token>/` path
+ * prefix) on every route but `/health`; a request without the right one gets 401 before anything
+ * is parsed. No token configured: served locally (the start-up warned), refused on Lambda, where a
+ * missing token is a deployment error. A token that cannot be read (Secrets Manager down) is 503,
+ * and is asked for again only after `retryAfterMs` (5 s).
+ * Neither the token nor the path that carries it is ever logged.
+ */
+export function brokerAuth(c: Pick<Container, 'brokerToken' | 'log' | 'settings'>, route: string, opts: { retryAfterMs?: number } = {}): MiddlewareObj<ApiEvent, HttpResult, Error, Context> {
+  // After a failed read, answer 503 for a while without asking again: a broken secret under load
+  // must not turn every request into a Secrets Manager call.
+  const retryAfterMs = opts.retryAfterMs ?? 5000;
+  let failedAt: number | undefined;
+  return {
+    before: async (request) => {
+      let expected: string | undefined;
+      if (failedAt !== undefined && Date.now() - failedAt < retryAfterMs) return json(503, { error: 'broker token unavailable' });
+      try {
+        expected = await c.brokerToken();
+        failedAt = undefined;
+      } catch (err) {
+        failedAt = Date.now();
+        // Secret errors name the ARN and the failure, never the value (shared/aws/secrets.ts).
+        c.log.error({ route, problem: err instanceof Error ? err.message : String(err) }, 'broker token unavailable');
+        return json(503, { error: 'broker token unavailable' });
+      }
+      if (expected === undefined) {
+        if (c.settings.onLambda) {
+          c.log.error({ route }, 'no broker token configured (BROKER_TOKEN_SECRET_ARN or BROKER_TOKEN): refusing every request');
+          return unauthorized('the endpoint has no broker token configured');
+        }
+        admitted.add(request.event);
+        return undefined;
+      }
+      if (!TOKEN_PATTERN.test(expected)) {
+        c.log.error({ route }, `the configured broker token ${TOKEN_SHAPE}: refusing every request`);
+        return unauthorized('the endpoint has no usable broker token configured');
+      }
+      const check = checkToken(expected, { authorization: headersOf(request.event)['authorization'], pathSegment: pathTokenOf(request.event)?.segment });
+      if (!check.ok) {
+        c.log.info({ route, problem: check.problem }, 'broker token refused');
+        return unauthorized(check.problem);
+      }
+      admitted.add(request.event);
+      return undefined;
     },
   };
 }

@@ -18,8 +18,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Listens on a free port, or on `env.PORT` when given (to restart a server where a broker expects it). */
 export async function startServer(env: Record<string, string>, timeoutMs = 30_000): Promise<RunningServer> {
-  const port = await freePort();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const root = new URL('../../', import.meta.url).pathname;
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'cli/serve.ts'], {
     cwd: root,

@@ -1,0 +1,101 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/**
+ * The broker authenticates itself to the endpoint with a shared token: `Authorization: Bearer
+ * <token>`, or, for brokers that cannot send a header, a first path segment pair `/k/<token>/` in
+ * front of the usual route. Pure functions only; the middleware that applies them is
+ * `brokerAuth` in `middleware.ts`. No message produced here ever contains a token.
+ */
+
+/** Routes served without a token (the health check: it answers no question about a client). */
+export const OPEN_PATHS: ReadonlySet<string> = new Set(['/health']);
+
+/** What a token may contain: visible ASCII without spaces, so it fits a header as it is. */
+export const TOKEN_PATTERN = /^[\x21-\x7e]+$/;
+export const TOKEN_SHAPE = 'must be visible ASCII without spaces (e.g. the output of `openssl rand -hex 32`)';
+
+/** A path split at its `/k/<token>` segments. */
+export interface PathToken {
+  /** The token segment as it arrived (percent-encoded, if it was). */
+  readonly segment: string;
+  /** The path without the two segments: the route the request is for. */
+  readonly rest: string;
+}
+
+/**
+ * Finds `/k/<token>` in a path. It must be the first two segments, unless `afterPrefix` says API
+ * Gateway matched a route with a `{token}` parameter: then a stage or base-path segment may come
+ * first (`/prod/k/<token>/mqtt/auth`) and is kept in `rest`.
+ */
+export function splitPathToken(path: string, afterPrefix = false): PathToken | undefined {
+  const parts = path.split('/');
+  const at = parts[1] === 'k' ? 1 : afterPrefix ? parts.indexOf('k', 2) : -1;
+  const segment = at < 0 ? undefined : parts[at + 1];
+  if (segment === undefined) return undefined;
+  const rest = [...parts.slice(0, at), ...parts.slice(at + 2)].join('/');
+  return { segment, rest: rest === '' ? '/' : rest };
+}
+
+/** The path as it may be logged or shown: the segment after the first `k` replaced, wherever it is. */
+export function redactPath(path: string): string {
+  const parts = path.split('/');
+  const at = parts.indexOf('k', 1);
+  if (at < 0 || at + 1 >= parts.length) return path;
+  parts[at + 1] = '[redacted]';
+  return parts.join('/');
+}
+
+/** The outcome of a check; `problem` is safe to log and to answer with. */
+export type TokenCheck = { readonly ok: true } | { readonly ok: false; readonly problem: string };
+
+export interface Presented {
+  /** The Authorization header's value, if there was one. */
+  readonly authorization: string | undefined;
+  /** The `/k/<token>` segment, still percent-encoded, if the path had one. */
+  readonly pathSegment: string | undefined;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/**
+ * Compares in constant time: both sides are hashed to 32 bytes first, so neither the content nor
+ * the length of the expected token shows in the time taken.
+ */
+export function sameToken(expected: string, presented: string): boolean {
+  return timingSafeEqual(digest(expected), digest(presented));
+}
+
+/** The credential in an Authorization header: scheme `Bearer` in any case, then the token. */
+function bearerOf(value: string): { token: string } | { problem: string } {
+  const m = /^(\S+)(?:[ \t]+(\S+))?$/.exec(value.trim());
+  if (!m) return { problem: 'Authorization header is malformed; expected "Bearer <token>"' };
+  if (m[1]?.toLowerCase() !== 'bearer') return { problem: 'Authorization header must use the Bearer scheme' };
+  if (m[2] === undefined) return { problem: 'Authorization header has an empty Bearer token' };
+  return { token: m[2] };
+}
+
+function pathTokenOf(segment: string): { token: string } | { problem: string } {
+  let token: string;
+  try {
+    token = decodeURIComponent(segment);
+  } catch {
+    return { problem: 'path token is not valid percent-encoding' };
+  }
+  return token === '' ? { problem: 'path token is empty' } : { token };
+}
+
+/**
+ * Checks what a request presented against the expected token. At least one credential must be
+ * presented, and every one presented must match: a right path token does not excuse a wrong header.
+ */
+export function checkToken(expected: string, presented: Presented): TokenCheck {
+  const found: Array<{ token: string } | { problem: string }> = [];
+  if (presented.authorization !== undefined) found.push(bearerOf(presented.authorization));
+  if (presented.pathSegment !== undefined) found.push(pathTokenOf(presented.pathSegment));
+  if (found.length === 0) return { ok: false, problem: 'broker token required: send "Authorization: Bearer <token>" or prefix the path with /k/<token>' };
+  for (const f of found) {
+    if ('problem' in f) return { ok: false, problem: f.problem };
+    if (!sameToken(expected, f.token)) return { ok: false, problem: 'broker token is wrong' };
+  }
+  return { ok: true };
+}
