@@ -222,11 +222,30 @@ async function checkQueries(session: DoctorSession, templates: Partial<Record<'a
       }
       const explain = session.engine === 'postgres' ? `EXPLAIN (FORMAT JSON) ${template.text}` : `EXPLAIN ${template.text}`;
       const rows = await session.rows(explain, template.bind(PROBE));
-      add(indexFinding(key, setting, session.engine === 'postgres' ? postgresPlan(rows) : mysqlPlan(rows), key === 'authn' ? settings.authnQuery : settings.authzQuery));
+      const source = key === 'authn' ? settings.authnQuery : settings.authzQuery;
+      const plan = await withCatalog(session, session.engine === 'postgres' ? postgresPlan(rows) : mysqlPlan(rows), lookupColumn(source));
+      add(indexFinding(key, setting, plan, source));
     } catch (err) {
       add({ check: `${key}-index`, status: 'warn', message: `EXPLAIN of ${setting} failed: ${err instanceof Error ? err.message : String(err)}`, hint: `run EXPLAIN on ${setting} by hand` });
     }
   }
+}
+
+/**
+ * A full scan on a table that does have an index on the lookup column is the optimizer's choice
+ * for a small table (or, on the Data API, a plan made without pricing sequential scans out).
+ */
+async function withCatalog(session: DoctorSession, plan: PlanReading, column: string | undefined): Promise<PlanReading> {
+  if (column === undefined) return plan;
+  const fullScans = await Promise.all(
+    plan.fullScans.map(async (scan) => {
+      if (scan.unusedIndex !== undefined) return scan;
+      const [row] = await session.rows(session.indexQuery, [scan.table, column]);
+      const name = row?.['name'];
+      return typeof name === 'string' ? { ...scan, unusedIndex: name } : scan;
+    }),
+  );
+  return { ...plan, fullScans };
 }
 
 function authnColumns(columns: readonly string[], hash: HashConfig): Finding {

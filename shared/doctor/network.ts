@@ -99,6 +99,7 @@ export async function checkTls(engine: 'postgres' | 'mysql', host: string, addre
   try {
     const offered = await withTimeout(engine === 'postgres' ? askPostgresTls(socket) : askMysqlTls(socket), timeoutMs, 'ETIMEDOUT');
     if (!offered) {
+      socket.destroy();
       if (wish.mode === 'prefer') {
         return { check: 'tls', status: 'warn', message: `the server does not accept TLS; with ${wish.from} the driver falls back to an unencrypted connection`, hint: 'enable TLS on the server (ssl = on) or say sslmode=disable to make the choice explicit' };
       }
@@ -168,6 +169,8 @@ function openSocket(address: string, port: number, timeoutMs: number): Promise<S
     socket.connect(port, address, () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
+      // A reset after the check has its answer is no finding (and must not crash the process).
+      socket.on('error', () => {});
       resolve(socket);
     });
   });

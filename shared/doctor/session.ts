@@ -16,9 +16,21 @@ export interface DoctorSession {
   /** False when every statement may run in a different session (the Data API). */
   readonly keepsSession: boolean;
   rows(text: string, params: readonly string[]): Promise<Row[]>;
+  /** The statement that names an index whose first column is (table, column), in this session's markers. */
+  readonly indexQuery: string;
   /** The names of the columns a statement returns, without reading a row. */
   columns(text: string, params: readonly string[]): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/** An index whose leading column is the given one, from the catalog (markers filled per driver). */
+export function indexQuery(engine: 'postgres' | 'mysql', marker: (n: number) => string): string {
+  return engine === 'postgres'
+    ? `SELECT i.relname AS name FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid
+       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
+       WHERE t.relname = ${marker(1)} AND a.attname = ${marker(2)} AND pg_table_is_visible(t.oid) LIMIT 1`
+    : `SELECT index_name AS name FROM information_schema.statistics
+       WHERE table_schema = DATABASE() AND table_name = ${marker(1)} AND column_name = ${marker(2)} AND seq_in_index = 1 LIMIT 1`;
 }
 
 /** `SELECT * FROM (<query>) LIMIT 0`: the columns of any SELECT, on engines without a describe. */
@@ -49,6 +61,7 @@ export async function openPostgres(target: NetworkTarget, creds: DbCredentials |
       server: `PostgreSQL ${me?.v ?? '?'}`,
       user: me?.u ?? '?',
       keepsSession: true,
+      indexQuery: indexQuery('postgres', (n) => `$${n}`),
       rows: async (text, params) => [...(await sql.unsafe(text, [...params]))],
       columns: async (text, params) => {
         const described = await sql.unsafe(text, [...params]).describe();
@@ -81,6 +94,7 @@ export async function openMysql(target: NetworkTarget, creds: DbCredentials | un
       server: `${/mariadb/i.test(String(me?.['v'])) ? 'MariaDB' : 'MySQL'} ${String(me?.['v'] ?? '?')}`,
       user: String(me?.['u'] ?? '?'),
       keepsSession: true,
+      indexQuery: indexQuery('mysql', () => '?'),
       rows: async (text, params) => (await run(text, params)).rows,
       columns: async (text, params) => (await run(wrapLimit0(text), params)).fields,
       close: () => conn.end(),
@@ -99,6 +113,7 @@ export async function openPglite(dataDir: string): Promise<DoctorSession> {
     server: 'embedded PGlite',
     user: 'postgres',
     keepsSession: true,
+    indexQuery: indexQuery('postgres', (n) => `$${n}`),
     rows: async (text, params) => (await db.query<Row>(text, [...params])).rows,
     columns: async (text) => (await db.describeQuery(text)).resultFields.map((f) => f.name),
     close: () => db.close(),
@@ -131,6 +146,7 @@ export async function openDataApi(opts: { engine: 'postgres' | 'mysql'; resource
       server: `${opts.engine === 'postgres' ? 'PostgreSQL' : 'MySQL'} ${String(me?.['v'] ?? '?')} (Data API)`,
       user: String(me?.['u'] ?? '?'),
       keepsSession: false,
+      indexQuery: indexQuery(opts.engine, (n) => `:p${n}`),
       rows: async (text, params) => (await run(text, params)).rows,
       columns: async (text, params) => (await run(wrapLimit0(text), params)).fields,
       close: async () => client.destroy(),
