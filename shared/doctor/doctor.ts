@@ -77,6 +77,7 @@ export async function runDoctor(env: Readonly<Record<string, string | undefined>
     }
   }
 
+  add(pinning(target, settings));
   const session = await connect(target, settings, timeoutMs, add);
   if (session === undefined) return report(describeTarget(target));
   try {
@@ -84,7 +85,6 @@ export async function runDoctor(env: Readonly<Record<string, string | undefined>
   } finally {
     await session.close();
   }
-  add(pinning(target, settings));
   if (templates.authn !== undefined && found.get('authn-query')?.status !== 'fail') add(await latency(settings, templates.authn, samples, target.kind === 'data-api' ? SLOW_MS['data-api'] : SLOW_MS.pooled));
   return report(describeTarget(target));
 }

@@ -11,6 +11,7 @@ import { CHECKOUT_TAG, freshDatabase, SCHEMA, TEST_MYSQL_URL, type Engine, type 
 import { dataApiFor, driverEnv } from '../helpers/drivers.js';
 import type { DataApiServer } from '../helpers/data-api-server.js';
 import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.js';
+import { startSecretsServer, useLocalAws, type SecretsServer } from '../helpers/secrets-server.js';
 import { freePort } from '../helpers/server.js';
 
 /**
@@ -332,6 +333,58 @@ describe.each(['postgres', 'mysql'] as const)('mqtt-auth doctor through the RDS 
   });
 });
 
+describe('mqtt-auth doctor with DB_* settings (a proxy endpoint, credentials from Secrets Manager)', () => {
+  // One endpoint for the whole file: the SDK client is made once per region and process.
+  let sm: SecretsServer;
+  beforeAll(async () => {
+    sm = await startSecretsServer();
+    useLocalAws({ secretsManager: sm.url });
+  });
+  afterAll(async () => sm.close());
+
+  describe.each(['postgres', 'mysql'] as const)('on %s', (engine) => {
+    const arn = (name: string): string => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:maf-doc-${engine}-${name}-${CHECKOUT_TAG}`;
+    let db: TestDatabase;
+    let env: Record<string, string>;
+    beforeAll(async () => {
+      db = await freshDatabase(engine, 'maf_it_doc_dbstar');
+      await db.execFile(SCHEMA[engine]);
+      sm.put(arn('admin'), JSON.stringify(engine === 'postgres' ? { username: 'postgres', password: '' } : { username: 'root', password: '' }));
+      const u = new URL(db.url);
+      env = { DB_DRIVER: 'proxy', DB_ENGINE: engine, DB_HOST: u.hostname, DB_PORT: u.port, DB_NAME: u.pathname.slice(1), DB_SECRET_ARN: arn('admin') };
+    });
+    afterAll(async () => db.close());
+
+    it('reads the credentials from the secret and reports the proxy mode as not pinning', async () => {
+      const report = await doctor(env);
+      expect(statuses(report)).toEqual({ ...ALL_OK, secret: 'ok' });
+      expect(finding(report, 'secret').message).toBe(`read the database credentials (user "${engine === 'postgres' ? 'postgres' : 'root'}") from ${arn('admin')}`);
+      expect(finding(report, 'tls').message).toBe('not requested (DB_* settings (the driver connects without TLS)): traffic to the database is not encrypted');
+      expect(finding(report, 'pinning').message).toMatch(/: does not pin proxy sessions \(through the DB_DRIVER=proxy endpoint\)$/);
+    });
+
+    it('fails the secret check when the secret cannot be read, before any connection', async () => {
+      const report = await doctor({ ...env, DB_SECRET_ARN: arn('absent') });
+      expect(finding(report, 'secret')).toMatchObject({ status: 'fail', message: `cannot read secret ${arn('absent')} (ResourceNotFoundException)` });
+      expect(finding(report, 'secret').hint).toContain('secretsmanager:GetSecretValue');
+      expect(finding(report, 'dns')).toMatchObject({ status: 'skip', message: 'the credentials could not be read' });
+      expect(exitCode(report)).toBe(1);
+    });
+
+    it('warns when a query keeps state in the session, which pins proxy connections', async () => {
+      const query =
+        engine === 'postgres'
+          ? "SELECT password_hash, salt, is_superuser, set_config('app.probe', 'x', false) AS s FROM mqtt_user WHERE username = ${username}"
+          : 'SELECT password_hash, salt, is_superuser, @n := 1 AS n FROM mqtt_user WHERE username = ${username}';
+      const report = await doctor({ ...env, AUTHN_QUERY: query });
+      const what = engine === 'postgres' ? 'AUTHN_QUERY calls set_config(), which keeps state in the session' : 'AUTHN_QUERY uses a user variable (@…), which keeps state in the session';
+      expect(finding(report, 'pinning')).toMatchObject({ status: 'warn', message: expect.stringContaining(`but ${what}, which pins sessions through the DB_DRIVER=proxy endpoint`) });
+      expect(finding(report, 'pinning').hint).toContain('ALTER ROLE');
+      expect(exitCode(report)).toBe(0);
+    });
+  });
+});
+
 describe('mqtt-auth doctor as a command', () => {
   const root = new URL('../../', import.meta.url).pathname;
   const run = (args: string[], env: Record<string, string>): { code: number; out: string } => {
@@ -348,7 +401,7 @@ describe('mqtt-auth doctor as a command', () => {
     expect(code).toBe(1);
     expect(out).toContain('FAIL  dns          the host name nonexistent.invalid does not resolve (no such host)\n');
     expect(out).toContain('skip  tcp          the host name does not resolve\n');
-    expect(out.trimEnd().split('\n').at(-1)).toBe('1 failed, 0 warnings, 1 ok, 11 skipped');
+    expect(out.trimEnd().split('\n').at(-1)).toBe('1 failed, 0 warnings, 2 ok, 10 skipped');
   }, 60_000);
 
   it('prints JSON with --json and exits 1 on a bad setting', () => {
