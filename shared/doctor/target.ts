@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import mysql from 'mysql2';
 import type { DatabaseSettings } from '../settings.js';
 import type { TlsWish } from './network.js';
 
@@ -94,13 +94,21 @@ function mysqlTls(params: Record<string, string>): TlsWish {
   try {
     options = JSON.parse(value);
   } catch {
-    const profiles = createRequire(import.meta.url)('mysql2/lib/constants/ssl_profiles.js') as Record<string, { ca?: string | string[] } | undefined>;
-    const ca = profiles[value]?.ca;
-    return { mode: 'verify', from, ...(ca === undefined ? {} : { ca }) };
+    // A profile name (`Amazon RDS`): mysql2's own bundle of CAs; an unknown name fails as it would in mysql2.
+    // (ConnectionConfig is exported at run time but absent from mysql2's typings.)
+    let ca: unknown;
+    try {
+      const getProfile: unknown = Reflect.get(Reflect.get(mysql, 'ConnectionConfig') ?? {}, 'getSSLProfile');
+      const profile: unknown = typeof getProfile === 'function' ? getProfile(value) : undefined;
+      ca = profile && typeof profile === 'object' ? Reflect.get(profile, 'ca') : undefined;
+    } catch {
+      ca = undefined;
+    }
+    return { mode: 'verify', from, ...(typeof ca === 'string' || (Array.isArray(ca) && ca.every((c): c is string => typeof c === 'string')) ? { ca } : {}) };
   }
   if (options && typeof options === 'object') {
     const o = options as { rejectUnauthorized?: unknown; ca?: unknown };
-    const ca = typeof o.ca === 'string' || Array.isArray(o.ca) ? { ca: o.ca as string | string[] } : {};
+    const ca = typeof o.ca === 'string' ? { ca: o.ca } : Array.isArray(o.ca) && o.ca.every((c): c is string => typeof c === 'string') ? { ca: o.ca } : {};
     return { mode: o.rejectUnauthorized === false ? 'require' : 'verify', from, ...ca };
   }
   return options === true ? { mode: 'verify', from } : { mode: 'off', from };

@@ -100,6 +100,19 @@ describe.each(['postgres', 'mysql'] as const)('mqtt-auth doctor on real %s', (en
     expect(exitCode(report)).toBe(1);
   });
 
+  it("names a port where another kind of server answers (the other engine's)", async () => {
+    const report = await doctor({ DATABASE_URL: withUrl(good.url, { port: engine === 'postgres' ? 3306 : 5432 }) });
+    expect(finding(report, 'tcp').status).toBe('ok');
+    expect(finding(report, 'login')).toMatchObject({
+      status: 'fail',
+      message:
+        engine === 'postgres'
+          ? 'the server closed the connection during the login (ECONNRESET): is this port a PostgreSQL server?'
+          : "the port answered TCP but no MySQL greeting arrived: is this port the MySQL server's?",
+    });
+    expect(exitCode(report)).toBe(1);
+  });
+
   it('names a database that does not exist, after a successful login', async () => {
     const name = `maf_it_doc_absent_${CHECKOUT_TAG}`;
     const report = await doctor({ DATABASE_URL: withUrl(good.url, { database: name }) });
