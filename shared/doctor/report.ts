@@ -57,7 +57,7 @@ export function formatReport(report: Report): string {
     if (f.hint !== undefined) lines.push(`${' '.repeat(width + 8)}fix: ${f.hint}`);
   }
   const count = (s: Status): number => report.findings.filter((f) => f.status === s).length;
-  lines.push(`${count('fail')} failed, ${count('warn')} warnings, ${count('ok')} ok, ${count('skip')} skipped`);
+  lines.push(`${count('fail')} failed, ${count('warn')} warned, ${count('ok')} ok, ${count('skip')} skipped`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -414,7 +414,7 @@ describe('mqtt-auth doctor as a command', () => {
     expect(code).toBe(1);
     expect(out).toContain('FAIL  dns          the host name nonexistent.invalid does not resolve (no such host)\n');
     expect(out).toContain('skip  tcp          the host name does not resolve\n');
-    expect(out.trimEnd().split('\n').at(-1)).toBe('1 failed, 0 warnings, 2 ok, 10 skipped');
+    expect(out.trimEnd().split('\n').at(-1)).toBe('1 failed, 0 warned, 2 ok, 10 skipped');
   }, 60_000);
 
   it('prints JSON with --json and exits 1 on a bad setting', () => {

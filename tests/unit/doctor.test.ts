@@ -24,7 +24,7 @@ describe('formatReport', () => {
         'FAIL  tcp          refused',
         '                   fix: check the port',
         'skip  tls          not requested',
-        '1 failed, 1 warnings, 1 ok, 1 skipped',
+        '1 failed, 1 warned, 1 ok, 1 skipped',
         '',
       ].join('\n'),
     );
