@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { runDoctor } from '../../shared/doctor/doctor.js';
 import { exitCode, formatReport, reportJson } from '../../shared/doctor/report.js';
 
@@ -23,6 +23,6 @@ export function register(program: Command): void {
 
 function positive(value: string, name: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number`);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive whole number`);
   return n;
 }

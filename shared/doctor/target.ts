@@ -46,7 +46,7 @@ export function targetOf(db: DatabaseSettings): Target {
       port: db.port,
       database: db.name,
       secretArn: db.secretArn,
-      tls: { mode: 'off', from: 'DB_* settings (the driver connects without TLS)' },
+      tls: { mode: 'off', from: 'the DB_* form connects without TLS' },
       urlParams: {},
     };
   }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './server.js';
@@ -31,7 +31,8 @@ const asPostgres = (cmd: string, args: string[]): string => {
   return (isRoot ? execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', line], quiet) : execFileSync(cmd, args, quiet)).toString();
 };
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/** `hbaFirst`: lines put first in the cluster's own pg_hba.conf before it starts. */
+export async function startPrivatePostgres(hbaFirst: readonly string[] = []): Promise<PrivatePostgres> {
   const state = mkdtempSync(join(tmpdir(), 'maf-doctor-pg-'));
   chmodSync(state, 0o755);
   if (process.getuid?.() === 0) {
@@ -45,6 +46,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   // A self-signed certificate for localhost: TLS works, verification must fail.
   asPostgres('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '2', '-keyout', join(data, 'server.key'), '-out', join(data, 'server.crt')]);
   asPostgres('chmod', ['600', join(data, 'server.key')]);
+  const hba = join(data, 'pg_hba.conf');
+  writeFileSync(hba, [...hbaFirst, readFileSync(hba, 'utf8')].join('\n'));
   const options = `-p ${port} -k ${state} -c listen_addresses=127.0.0.1 -c ssl=on -c fsync=off`;
   asPostgres(join(BIN, 'pg_ctl'), ['-D', data, '-l', join(state, 'server.log'), '-o', options, '-w', 'start']);
   const psql = (sql: string, database = 'postgres'): string => execFileSync('psql', ['-h', state, '-p', String(port), '-U', 'postgres', '-d', database, '-v', 'ON_ERROR_STOP=1', '-Atqc', sql]).toString();

@@ -249,7 +249,7 @@ describe('mqtt-auth doctor: a private PostgreSQL with SCRAM passwords and a self
   let pg: PrivatePostgres;
   let url: string;
   beforeAll(async () => {
-    pg = await startPrivatePostgres();
+    pg = await startPrivatePostgres(['host postgres maf_doc 127.0.0.1/32 reject']);
     pg.psql("CREATE ROLE maf_doc LOGIN PASSWORD 'right-pw-5'");
     pg.psql('CREATE DATABASE maf_doc OWNER maf_doc');
     pg.psql(`${execFileSync('cat', [SCHEMA.postgres.pathname]).toString()}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO maf_doc`, 'maf_doc');
@@ -271,6 +271,16 @@ describe('mqtt-auth doctor: a private PostgreSQL with SCRAM passwords and a self
   it('gives an unknown user the same answer as a wrong password', async () => {
     const report = await doctor({ DATABASE_URL: withUrl(url, { user: 'maf_nobody' }) });
     expect(finding(report, 'login').message).toBe('the server refused the password for user "maf_nobody" (wrong password, or no such user: PostgreSQL does not say which)');
+  });
+
+  it("names a pg_hba.conf that admits no connection from this address (EMQX's grants-by-CIDR cause)", async () => {
+    const report = await doctor({ DATABASE_URL: withUrl(url, { database: 'postgres' }) });
+    expect(finding(report, 'login')).toMatchObject({
+      status: 'fail',
+      message: 'the server\'s pg_hba.conf admits no connection for user "maf_doc" to database "postgres" from this address',
+    });
+    expect(finding(report, 'login').hint).toContain('pg_hba.conf');
+    expect(exitCode(report)).toBe(1);
   });
 
   it('encrypts with sslmode=require and passes every check', async () => {
@@ -372,7 +382,7 @@ describe('mqtt-auth doctor with DB_* settings (a proxy endpoint, credentials fro
       const report = await doctor(env);
       expect(statuses(report)).toEqual({ ...ALL_OK, secret: 'ok' });
       expect(finding(report, 'secret').message).toBe(`read the database credentials (user "${engine === 'postgres' ? 'postgres' : 'root'}") from ${arn('admin')}`);
-      expect(finding(report, 'tls').message).toBe('not requested (DB_* settings (the driver connects without TLS)): traffic to the database is not encrypted');
+      expect(finding(report, 'tls').message).toBe('not requested (the DB_* form connects without TLS): traffic to the database is not encrypted');
       expect(finding(report, 'pinning').message).toMatch(/: does not pin proxy sessions \(through the DB_DRIVER=proxy endpoint\)$/);
     });
 
