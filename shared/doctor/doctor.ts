@@ -86,6 +86,7 @@ export async function runDoctor(env: Readonly<Record<string, string | undefined>
     await session.close();
   }
   if (templates.authn !== undefined && found.get('authn-query')?.status !== 'fail') add(await latency(settings, templates.authn, samples, target.kind === 'data-api' ? SLOW_MS['data-api'] : SLOW_MS.pooled));
+  else add({ check: 'latency', status: 'skip', message: 'AUTHN_QUERY failed its check' });
   return report(describeTarget(target));
 }
 
@@ -98,9 +99,19 @@ async function connect(target: Target, settings: Settings, timeoutMs: number, ad
       add({ check: 'database', status: 'warn', message: `${target.dataDir} holds no PGlite database yet`, hint: '`npm start` creates it with the reference schema and a demo user; or set DATABASE_URL' });
       return undefined;
     }
-    const session = await openPglite(target.dataDir);
-    add({ check: 'database', status: 'ok', message: `opened the PGlite database in ${target.dataDir} (stop \`npm start\` first: one process at a time)` });
-    return session;
+    try {
+      const session = await openPglite(target.dataDir);
+      add({ check: 'database', status: 'ok', message: `opened the PGlite database in ${target.dataDir} (stop \`npm start\` first: one process at a time)` });
+      return session;
+    } catch (err) {
+      add({
+        check: 'database',
+        status: 'fail',
+        message: `cannot open the PGlite database in ${target.dataDir}: ${err instanceof Error ? err.message : String(err)}`,
+        hint: 'stop any other process using the folder (npm start); if it is damaged, move it aside and let npm start create a new one',
+      });
+      return undefined;
+    }
   }
   if (target.kind === 'data-api') {
     add({ check: 'secret', status: 'skip', message: 'the Data API reads DB_SECRET_ARN itself' });

@@ -175,6 +175,16 @@ describe.each(['postgres', 'mysql'] as const)('mqtt-auth doctor on real %s', (en
     expect(exitCode(report)).toBe(1);
   });
 
+  it('fails a template that does not compile, naming the placeholder, and still checks the other', async () => {
+    const report = await doctor({ DATABASE_URL: good.url, AUTHN_QUERY: 'SELECT password_hash FROM mqtt_user WHERE username = ${user}' });
+    expect(finding(report, 'authn-query').status).toBe('fail');
+    expect(finding(report, 'authn-query').message).toMatch(/^does not compile: AUTHN_QUERY: placeholder \$\{user\} is not allowed here; allowed: /);
+    expect(finding(report, 'authn-index')).toMatchObject({ status: 'skip', message: 'AUTHN_QUERY does not compile' });
+    expect(finding(report, 'authz-query').status).toBe('ok');
+    expect(finding(report, 'latency')).toEqual({ check: 'latency', status: 'skip', message: 'AUTHN_QUERY failed its check' });
+    expect(exitCode(report)).toBe(1);
+  });
+
   it('accepts a password column aliased as password_hash and warns when a salted hash has no salt column', async () => {
     const report = await doctor({ DATABASE_URL: good.url, AUTHN_QUERY: 'SELECT password_hash AS password FROM mqtt_user WHERE username = ${username} LIMIT 1' });
     expect(finding(report, 'authn-query')).toMatchObject({
