@@ -45,6 +45,8 @@ export function loginProblem(err: unknown, engine: 'postgres' | 'mysql', user: s
         return { check: 'tls', message: 'the URL asks for TLS but the server does not accept TLS connections', hint: 'turn on ssl on the server, or drop sslmode from DATABASE_URL' };
       case 'CONNECT_TIMEOUT':
         return { check: 'login', message: 'the port answered TCP but no PostgreSQL reply arrived in time: is this port the PostgreSQL server\'s?', hint: 'check the port in DATABASE_URL / DB_PORT (PostgreSQL listens on 5432)' };
+      case 'PROTOCOL_ERROR':
+        return { check: 'login', message: `the port answered, but not in PostgreSQL's protocol (${text}): another kind of server or a proxy is listening there`, hint: 'check the host and port in DATABASE_URL / DB_HOST / DB_PORT (PostgreSQL listens on 5432)' };
       case 'SASL_SIGNATURE_MISMATCH':
         return { check: 'login', message: 'the SCRAM exchange failed: the server could not prove it knows the password', hint: 'check that the URL points at the intended server and not at a proxy with other credentials' };
       default:
