@@ -10,6 +10,7 @@ import { parseHashConfig } from '../../shared/hash.js';
 import { CHECKOUT_TAG, freshDatabase, SCHEMA, TEST_MYSQL_URL, type Engine, type TestDatabase } from '../helpers/databases.js';
 import { dataApiFor, driverEnv } from '../helpers/drivers.js';
 import type { DataApiServer } from '../helpers/data-api-server.js';
+import { startPrivateMariadb, type PrivateMariadb } from '../helpers/private-mariadb.js';
 import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.js';
 import { startSecretsServer, useLocalAws, type SecretsServer } from '../helpers/secrets-server.js';
 import { freePort } from '../helpers/server.js';
@@ -305,6 +306,39 @@ describe('mqtt-auth doctor: a private PostgreSQL with SCRAM passwords and a self
     expect(finding(report, 'tls').hint).toContain('sslrootcert=');
     expect(finding(report, 'login').status).toBe('skip');
     expect(exitCode(report)).toBe(1);
+  });
+});
+
+describe('mqtt-auth doctor: a private MariaDB with a self-signed TLS certificate', () => {
+  // The machine's MariaDB has TLS off; this one negotiates it, so MySQL's TLS upgrade is exercised.
+  let db: PrivateMariadb;
+  let url: string;
+  beforeAll(async () => {
+    db = await startPrivateMariadb();
+    url = `mysql://${db.user}:${db.password}@127.0.0.1:${db.port}/maf_doc`;
+    const conn = await mysql.createConnection({ uri: url, multipleStatements: true });
+    await conn.query(execFileSync('cat', [SCHEMA.mysql.pathname]).toString());
+    await conn.end();
+  }, 60_000);
+  afterAll(async () => db.stop());
+
+  it('encrypts without checking the certificate when the URL says rejectUnauthorized false', async () => {
+    const report = await doctor({ DATABASE_URL: `${url}?ssl=${encodeURIComponent('{"rejectUnauthorized":false}')}` });
+    expect(statuses(report)).toEqual({ ...ALL_OK, tls: 'ok' });
+    expect(finding(report, 'tls').message).toMatch(/^TLSv1\.3, encrypted; the certificate is not checked with ssl=\{"rejectUnauthorized":false\} \(subject localhost, issuer localhost, /);
+  });
+
+  it("names a self-signed certificate under mysql2's default verification", async () => {
+    const report = await doctor({ DATABASE_URL: `${url}?ssl=%7B%7D` });
+    expect(finding(report, 'tls')).toMatchObject({ status: 'fail', message: 'the server certificate is self-signed, so it cannot be verified' });
+    expect(exitCode(report)).toBe(1);
+  });
+
+  it('fails the login check on a wrong password over TLS', async () => {
+    const report = await doctor({ DATABASE_URL: `${withUrl(url, { password: 'wrong-pw-9' })}?ssl=${encodeURIComponent('{"rejectUnauthorized":false}')}` });
+    expect(finding(report, 'tls').status).toBe('ok');
+    expect(finding(report, 'login').status).toBe('fail');
+    expect(finding(report, 'login').message).toContain(`access denied for user "${db.user}"`);
   });
 });
 
