@@ -351,7 +351,9 @@ function pinning(target: Target, settings: Settings): Finding {
   if (target.engine === 'postgres' && proxy !== undefined) {
     // postgres.js sends URL parameters it does not know as start-up parameters of the session.
     const known = new Set(['sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey', 'host', 'port', 'application_name', 'connect_timeout', 'prepare', 'max', 'idle_timeout', 'max_lifetime', 'target_session_attrs']);
-    for (const key of Object.keys(target.urlParams)) if (!known.has(key)) problems.push(`DATABASE_URL parameter ${key} becomes a session setting at connect`);
+    for (const key of Object.keys(target.urlParams)) {
+      if (!known.has(key)) problems.push(`DATABASE_URL parameter ${key} becomes a session setting at connect (PgBouncer refuses start-up parameters it does not track)`);
+    }
   }
   if (problems.length > 0) {
     return {

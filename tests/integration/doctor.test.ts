@@ -452,6 +452,27 @@ describe('mqtt-auth doctor with DB_* settings (a proxy endpoint, credentials fro
   });
 });
 
+describe('mqtt-auth doctor: pinning is judged from the settings, even when nothing answers', () => {
+  it('warns of a URL parameter postgres.js would send as a session setting through PgBouncer (port 6432)', async () => {
+    const report = await doctor({ DATABASE_URL: 'postgres://u@127.0.0.1:6432/mqtt?search_path=tenant1' });
+    expect(finding(report, 'pinning')).toMatchObject({
+      status: 'warn',
+      message:
+        'driver: postgres.js with unnamed statements (prepare: false) and no session SET; but DATABASE_URL parameter search_path becomes a session setting at connect (PgBouncer refuses start-up parameters it does not track), which pins sessions through what looks like PgBouncer (port 6432)',
+    });
+    expect(finding(report, 'pinning').hint).toContain('ALTER ROLE');
+  });
+
+  it('lets a URL parameter pass without a proxy in between', async () => {
+    const report = await doctor({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/mqtt?search_path=tenant1' });
+    expect(finding(report, 'pinning')).toEqual({
+      check: 'pinning',
+      status: 'ok',
+      message: 'driver: postgres.js with unnamed statements (prepare: false) and no session SET: does not pin proxy sessions',
+    });
+  });
+});
+
 describe('mqtt-auth doctor as a command', () => {
   const root = new URL('../../', import.meta.url).pathname;
   const run = (args: string[], env: Record<string, string>): { code: number; out: string } => {
