@@ -33,6 +33,7 @@ const PROBE: AuthnRequest = { username: 'mqtt-auth-doctor', clientid: 'mqtt-auth
 /** Median latency above which a lookup is worth a warning (the broker waits this long per CONNECT). */
 const SLOW_MS = { pooled: 50, 'data-api': 250 } as const;
 
+/** Runs every check against `env` (the same variables the service reads) and returns the findings in check order. */
 export async function runDoctor(env: Readonly<Record<string, string | undefined>>, opts: DoctorOptions = {}): Promise<Report> {
   const timeoutMs = opts.timeoutMs ?? 3000;
   const samples = opts.samples ?? 5;

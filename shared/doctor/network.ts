@@ -19,6 +19,7 @@ export interface TlsWish {
   readonly ca?: string | string[];
 }
 
+/** Resolves the host as the drivers do (the system resolver); an IP address needs no lookup. */
 export async function checkDns(host: string, timeoutMs: number): Promise<{ finding: Finding; address?: string }> {
   if (isIP(host) !== 0) return { finding: { check: 'dns', status: 'ok', message: `${host} is an IP address; nothing to resolve` }, address: host };
   try {
@@ -260,6 +261,7 @@ function handshake(socket: Socket, host: string, verify: boolean, ca: string | s
   });
 }
 
+/** The `code` of a Node, driver or server error, when it has one. */
 export function codeOf(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;

@@ -40,6 +40,7 @@ export function wrapLimit0(text: string): string {
   return `SELECT * FROM (${body}\n) AS mqtt_auth_doctor LIMIT 0`;
 }
 
+/** postgres.js as the service runs it (unnamed statements), one connection, by URL or by host and secret. */
 export async function openPostgres(target: NetworkTarget, creds: DbCredentials | undefined, timeoutMs: number): Promise<DoctorSession> {
   const { default: postgres } = await import('postgres');
   const options = {
@@ -75,6 +76,7 @@ export async function openPostgres(target: NetworkTarget, creds: DbCredentials |
   }
 }
 
+/** mysql2 as the service runs it (values bound on the client), one connection. */
 export async function openMysql(target: NetworkTarget, creds: DbCredentials | undefined, timeoutMs: number): Promise<DoctorSession> {
   const { default: mysql } = await import('mysql2/promise');
   const { bindOnClient } = await import('../db/mysql.js');
@@ -105,6 +107,7 @@ export async function openMysql(target: NetworkTarget, creds: DbCredentials | un
   }
 }
 
+/** The embedded PGlite folder the local server uses (one process at a time). */
 export async function openPglite(dataDir: string): Promise<DoctorSession> {
   const { PGlite } = await import('@electric-sql/pglite');
   const db = await PGlite.create(dataDir);

@@ -34,6 +34,7 @@ export interface NetworkTarget {
   readonly urlParams: Readonly<Record<string, string>>;
 }
 
+/** Where the settings point, with the TLS wish read from DATABASE_URL as the drivers read it. */
 export function targetOf(db: DatabaseSettings): Target {
   if (db.engine === 'pglite') return { kind: 'pglite', dataDir: db.dataDir };
   if ('driver' in db) {
