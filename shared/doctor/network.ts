@@ -121,6 +121,8 @@ export async function checkTls(engine: 'postgres' | 'mysql', host: string, addre
     return { check: 'tls', status: 'ok', message: `${protocol}, encrypted; the certificate is not checked with ${wish.from} (${about})` };
   } catch (err) {
     socket.destroy();
+    // MySQL refuses some clients in its greeting (host not allowed, too many connections): the login check names it.
+    if (codeOf(err) === 'MYSQL_REFUSED') return { check: 'tls', status: 'skip', message: 'the server refused this connection before TLS could start (see the login check)' };
     return { check: 'tls', status: 'fail', ...certProblem(err, host, wish) };
   }
 }

@@ -13,6 +13,8 @@ export interface PrivateMariadb {
   readonly port: number;
   readonly user: string;
   readonly password: string;
+  /** Runs SQL as root over the private socket. */
+  sql(statement: string): void;
   stop(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function startPrivateMariadb(): Promise<PrivateMariadb> {
     port,
     user,
     password,
+    sql: (statement) => void execFileSync('mariadb', [`--defaults-file=${cnf}`, '-uroot', '-e', statement], quiet),
     stop: async () => {
       if (server.exitCode === null) {
         const exited = new Promise((resolve) => server.once('exit', resolve));

@@ -340,6 +340,20 @@ describe('mqtt-auth doctor: a private MariaDB with a self-signed TLS certificate
     expect(finding(report, 'login').status).toBe('fail');
     expect(finding(report, 'login').message).toContain(`access denied for user "${db.user}"`);
   });
+
+  // Last in this block: it moves the only TCP account to another network.
+  it("names a server that has no account for this machine's address (EMQX's grants-by-CIDR cause)", async () => {
+    db.sql(`RENAME USER '${db.user}'@'127.0.0.1' TO '${db.user}'@'10.11.30.%'`);
+    const report = await doctor({ DATABASE_URL: url });
+    expect(finding(report, 'login').status).toBe('fail');
+    expect(finding(report, 'login').message).toBe("the server lets no account connect from this machine's address (Host '127.0.0.1' is not allowed to connect to this MariaDB server)");
+    expect(finding(report, 'login').hint).toContain("CREATE USER 'u'@'10.11.%'");
+    expect(exitCode(report)).toBe(1);
+    // With TLS asked for, the refusal arrives in the greeting, before TLS: the login check still names it.
+    const tls = await doctor({ DATABASE_URL: `${url}?ssl=${encodeURIComponent('{"rejectUnauthorized":false}')}` });
+    expect(finding(tls, 'tls')).toMatchObject({ status: 'skip', message: 'the server refused this connection before TLS could start (see the login check)' });
+    expect(finding(tls, 'login').message).toBe(finding(report, 'login').message);
+  });
 });
 
 describe('mqtt-auth doctor on embedded PGlite', () => {
