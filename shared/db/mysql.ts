@@ -16,7 +16,7 @@ const markerCache = new Map<string, Marker[]>();
  * quotes and comments, so a `?` inside a string literal stays text (mysql2's default formatter
  * would take it for a marker).
  */
-function bindOnClient(sql: string, values: unknown): string {
+export function bindOnClient(sql: string, values: unknown): string {
   if (!Array.isArray(values) || values.length === 0) return sql;
   let markers = markerCache.get(sql);
   if (!markers) {
