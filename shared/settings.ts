@@ -60,6 +60,8 @@ export interface Settings {
   readonly connectAcl: { readonly enabled: boolean; readonly ttlS: number };
   /** How /mosquitto/* answers (mosquitto-go-auth `auth_opt_http_response_mode`). */
   readonly mosquittoResponseMode: 'status' | 'json' | 'text';
+  /** Built-in store: whether a user's `user_id` is the client's username or its client id (EMQX `user_id_type`). */
+  readonly builtinUserIdType: 'username' | 'clientid';
   readonly pool: {
     readonly max: number;
     readonly connectTimeoutMs: number;
@@ -109,6 +111,7 @@ const SETTINGS = {
   CONNECT_ACL: z.enum(['off', 'on']).default('off'),
   CONNECT_ACL_TTL: int(60, 31_536_000).default(3600),
   MOSQUITTO_RESPONSE_MODE: z.enum(['status', 'json', 'text']).default('status'),
+  BUILTIN_USER_ID_TYPE: z.enum(['username', 'clientid']).default('username'),
   DB_DRIVER: z.enum(['proxy', 'data-api']).optional(),
   DB_ENGINE: z.enum(['postgres', 'mysql']).optional(),
   DB_HOST: text.optional(),
@@ -147,6 +150,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     logLevel: s.LOG_LEVEL,
     connectAcl: { enabled: s.CONNECT_ACL === 'on', ttlS: s.CONNECT_ACL_TTL },
     mosquittoResponseMode: s.MOSQUITTO_RESPONSE_MODE,
+    builtinUserIdType: s.BUILTIN_USER_ID_TYPE,
     pool: {
       max: s.DB_POOL_MAX,
       connectTimeoutMs: s.DB_CONNECT_TIMEOUT_MS,
