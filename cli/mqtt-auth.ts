@@ -1,5 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../shared/errors.js';
+import { register as registerExport } from './commands/export.js';
+import { register as registerImport } from './commands/import.js';
+import { register as registerMigrate } from './commands/migrate.js';
+import { register as registerRule } from './commands/rule.js';
+import { register as registerUser } from './commands/user.js';
 
 /**
  * `mqtt-auth`: one program for operators, reading the same settings (environment) as the service.
@@ -10,6 +15,11 @@ export function buildProgram(): Command {
     .description('Operate mqtt-auth-functions: built-in users and rules, bulk import/export, diagnostics')
     .showHelpAfterError()
     .exitOverride();
+  registerMigrate(program);
+  registerUser(program);
+  registerRule(program);
+  registerImport(program);
+  registerExport(program);
   return program;
 }
 
