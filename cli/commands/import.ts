@@ -5,6 +5,8 @@ import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { ImportStopped, importRecords, type ImportKind, type ImportSummary } from '../../shared/builtin/bulk.js';
 import { formatOf, type Format } from '../../shared/builtin/readers.js';
+import type { SqlSession } from '../../shared/db/session.js';
+import type { Settings } from '../../shared/settings.js';
 import { say, warn, withSession } from './builtin-common.js';
 
 interface ImportOptions {
@@ -39,6 +41,44 @@ function progress(total: number | undefined, file: { bytesRead: number } | undef
   };
 }
 
+export interface RunOptions {
+  readonly format: Format;
+  readonly batchSize: number;
+  readonly dryRun: boolean;
+  /** Print the summary as one JSON object. */
+  readonly json: boolean;
+  /** False: return the summary without printing it (the bench prints its own figures). */
+  readonly print?: boolean;
+}
+
+/**
+ * What `mqtt-auth import` does once its arguments are checked: stream `file` (or stdin for `-`)
+ * into the built-in tables with a progress bar on a terminal, print the summary, and set the exit
+ * code (1 when a record was rejected or the import stopped). Returns the summary.
+ */
+export async function runImport(session: SqlSession, settings: Settings, kind: ImportKind, file: string, opts: RunOptions): Promise<ImportSummary> {
+  const stream = file === '-' ? undefined : createReadStream(file);
+  const input: Readable = stream ?? process.stdin;
+  const bar = progress(stream ? (await stat(file)).size : undefined, stream);
+  const report = (s: ImportSummary) => opts.print === false ? undefined : (opts.json ? say(JSON.stringify(s)) : say(summaryText(s, file === '-' ? 'standard input' : file)));
+  try {
+    const summary = await importRecords(session, input, { kind, format: opts.format, hash: settings.passwordHash, dryRun: opts.dryRun, batchSize: opts.batchSize, onBatch: bar.update });
+    bar.stop();
+    report(summary);
+    if (summary.rejected > 0) process.exitCode = 1;
+    return summary;
+  } catch (err) {
+    bar.stop();
+    if (!(err instanceof ImportStopped)) throw err;
+    report(err.summary);
+    warn(`error: import stopped: ${err.message}; the batches before it are committed and a re-run updates them`);
+    process.exitCode = 1;
+    return err.summary;
+  } finally {
+    stream?.destroy();
+  }
+}
+
 /** `mqtt-auth import users|rules <file>`: streaming bulk import, CSV, JSON or JSON Lines. */
 export function register(program: Command): void {
   program
@@ -63,25 +103,6 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      await withSession(async (session, settings) => {
-        const stream = file === '-' ? undefined : createReadStream(file);
-        const input: Readable = stream ?? process.stdin;
-        const bar = progress(stream ? (await stat(file)).size : undefined, stream);
-        const report = (s: ImportSummary) => (opts.json ? say(JSON.stringify(s)) : say(summaryText(s, file === '-' ? 'standard input' : file)));
-        try {
-          const summary = await importRecords(session, input, { kind, format, hash: settings.passwordHash, dryRun: opts.dryRun ?? false, batchSize, onBatch: bar.update });
-          bar.stop();
-          report(summary);
-          if (summary.rejected > 0) process.exitCode = 1;
-        } catch (err) {
-          bar.stop();
-          if (!(err instanceof ImportStopped)) throw err;
-          report(err.summary);
-          warn(`error: import stopped: ${err.message}; the batches before it are committed and a re-run updates them`);
-          process.exitCode = 1;
-        } finally {
-          stream?.destroy();
-        }
-      });
+      await withSession((session, settings) => runImport(session, settings, kind, file, { format, batchSize, dryRun: opts.dryRun ?? false, json: opts.json ?? false }));
     });
 }

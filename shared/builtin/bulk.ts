@@ -112,11 +112,9 @@ function recordsOf(input: Readable, format: Format, kind: Kind<unknown>, expand:
   })();
 }
 
-/** PostgreSQL SQLSTATE classes 22 (data) and 23 (constraints), and MySQL's equivalents: the row, not the database, is at fault. */
+/** SQLSTATE classes 22 (data) and 23 (constraints): the row, not the database, is at fault. */
 function isDataError(err: unknown): boolean {
-  if (!(err instanceof BackendError) || err.code === undefined) return false;
-  if (/^2[23][0-9A-Z]{3}$/.test(err.code)) return true;
-  return /^(ER_DATA_TOO_LONG|ER_TRUNCATED_WRONG_VALUE.*|WARN_DATA_TRUNCATED|ER_CHECK_CONSTRAINT_VIOLATED|ER_CONSTRAINT_FAILED|ER_DUP_ENTRY|ER_BAD_NULL_ERROR|ER_INVALID_CHARACTER_STRING|ER_CANT_AGGREGATE_2COLLATIONS)$/.test(err.code);
+  return err instanceof BackendError && err.code !== undefined && /^2[23][0-9A-Z]{3}$/.test(err.code);
 }
 
 /** Imports users or rules from `input` through `session`; see {@link ImportOptions}. */

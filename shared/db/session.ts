@@ -50,7 +50,9 @@ async function open(engine: 'postgres' | 'mysql', target: string | DbTarget): Pr
  */
 export function sessionError(engine: string, err: unknown): BackendError {
   if (err instanceof BackendError) return err;
-  const code = errorCode(err);
+  // MySQL's own error names vary between MySQL and MariaDB; a data or constraint error is told by its SQLSTATE.
+  const state = err && typeof err === 'object' && 'sqlState' in err && typeof err.sqlState === 'string' ? err.sqlState : undefined;
+  const code = state !== undefined && /^2[23]/.test(state) ? state : errorCode(err);
   const text = err instanceof Error ? err.message.slice(0, 300) : String(err);
   return new BackendError(`${engine}: ${text}${code === undefined ? '' : ` (${code})`}`, code, { cause: err, detail: text });
 }
