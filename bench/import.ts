@@ -20,7 +20,7 @@ import { freshDatabase } from '../tests/helpers/databases.js';
  * PostgreSQL database through the same code as `mqtt-auth import users` (progress bar on a
  * terminal); reports rows/s, peak RSS and heap growth; then authenticates a random sample of the
  * imported users through BuiltinSource. `--rows N` (default 1,000,000), `--sample N` (default 1,000),
- * `--json` for one JSON line. Run with `node --expose-gc` to get the heap figures.
+ * `--json` for one JSON line, `--database NAME` for the scratch database's name. Run with `node --expose-gc` to get the heap figures.
  */
 
 const { values: args } = parseArgs({
@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
     rows: { type: 'string', default: '1000000' },
     sample: { type: 'string', default: '1000' },
     json: { type: 'boolean', default: false },
+    database: { type: 'string', default: 'maf_bench_import' },
   },
 });
 const ROWS = Number(args.rows);
@@ -57,7 +58,7 @@ const heap = (): number => {
 
 const dir = await mkdtemp(join(tmpdir(), 'maf-bench-import-'));
 const file = join(dir, 'users.csv');
-const db = await freshDatabase('postgres', 'maf_bench_import');
+const db = await freshDatabase('postgres', args.database);
 const settings = loadSettings({ DATABASE_URL: db.url, LOG_LEVEL: 'silent' });
 try {
   const genStart = Date.now();
