@@ -1,5 +1,5 @@
 import { parse as parseCsv } from 'csv-parse/sync';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import streamArray from 'stream-json/streamers/stream-array.js';
 
 /**
@@ -150,7 +150,7 @@ export async function* csvRecords(input: AsyncIterable<Buffer | string>, allowed
         try {
           const one = parseFields(p.text);
           if (one.length !== 1) {
-            yield { at: `line ${p.line}`, invalid: 'a bare carriage return splits the record' };
+            yield { at: `line ${p.line}`, invalid: 'unreadable CSV (not one record)' };
             continue;
           }
           fields = one[0];
@@ -254,7 +254,8 @@ export async function* jsonArrayRecords(input: Readable): AsyncGenerator<InputRe
     }
   }
   const decoded = Readable.from(decode(input));
-  const elements = decoded.pipe(streamArray.withParserAsStream());
+  // pipeline (not pipe): a decoding error must reach the element stream and end the loop below.
+  const elements = pipeline(decoded, streamArray.withParserAsStream(), () => {});
   let last = 0;
   try {
     for await (const item of elements as AsyncIterable<{ key: number; value: unknown }>) {

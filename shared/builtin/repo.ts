@@ -131,16 +131,19 @@ export async function pageRules(db: SqlRunner, filter: RuleFilter, after: string
   return rows.map(storedRule);
 }
 
+const oneOf = <T extends string>(value: string, allowed: readonly T[], fallback: T): T => allowed.find((a) => a === value) ?? fallback;
+
+/** A row as a rule. The table's CHECK constraints hold these columns to their values; anything else reads as the narrowest rule. */
 function storedRule(r: Row): StoredRule {
   return {
     id: text(r['id']),
-    whoType: text(r['who_type']) as WhoType,
+    whoType: oneOf(text(r['who_type']), ['clientid', 'username', 'all'] as const, 'clientid'),
     who: text(r['who']),
-    permission: text(r['permission']) === 'deny' ? 'deny' : 'allow',
-    action: text(r['action']) as BuiltinRule['action'],
+    permission: oneOf(text(r['permission']), ['allow', 'deny'] as const, 'deny'),
+    action: oneOf(text(r['action']), ['publish', 'subscribe', 'all'] as const, 'all'),
     topic: text(r['topic']),
     qos: text(r['qos']),
-    retain: text(r['retain']) as BuiltinRule['retain'],
+    retain: oneOf(text(r['retain']), ['true', 'false', 'all'] as const, 'all'),
   };
 }
 

@@ -97,6 +97,8 @@ async function pgliteBackend(): Promise<Backend> {
   return { name: 'embedded PGlite', session, settings, store: asStore(session), exec: (sql) => session.query(sql, []), close: () => session.close() };
 }
 
+/** MySQL returns VARBINARY columns as bytes. */
+const str = (v: unknown): unknown => (Buffer.isBuffer(v) ? v.toString('utf8') : v);
 const opts = (o: Partial<ImportOptions> = {}): ImportOptions => ({ kind: 'users', format: 'csv', hash: SHA256, ...o });
 const counts = (s: ImportSummary) => ({ read: s.read, inserted: s.inserted, updated: s.updated, rejected: s.rejected });
 const collect = () => {
@@ -120,7 +122,7 @@ describe.each([['postgres'], ['mysql'], ['pglite']] as const)('bulk import and e
   }, 60_000);
   afterAll(() => b.close());
 
-  const users = async () => (await b.exec('SELECT user_id, salt, is_superuser FROM mqtt_builtin_user ORDER BY user_id')).map((r) => [r['user_id'], r['salt'], Boolean(Number(r['is_superuser']) || r['is_superuser'] === true)]);
+  const users = async () => (await b.exec('SELECT user_id, salt, is_superuser FROM mqtt_builtin_user ORDER BY user_id')).map((r) => [str(r['user_id']), r['salt'], Boolean(Number(r['is_superuser']) || r['is_superuser'] === true)]);
 
   it('rejects each bad row with its line and reason and imports the good ones', async () => {
     const summary = await importRecords(b.session, input(BAD_USERS), opts());
@@ -189,7 +191,7 @@ describe.each([['postgres'], ['mysql'], ['pglite']] as const)('bulk import and e
     const stopped = err as ImportStopped;
     expect(stopped.message).toMatch(/^the JSON array breaks off after element 2: /);
     expect(counts(stopped.summary)).toEqual({ read: 2, inserted: 2, updated: 0, rejected: 0 });
-    expect((await b.exec("SELECT user_id FROM mqtt_builtin_user WHERE user_id IN ('k1', 'k2') ORDER BY user_id")).map((r) => r['user_id'])).toEqual(['k1', 'k2']);
+    expect((await b.exec("SELECT user_id FROM mqtt_builtin_user WHERE user_id IN ('k1', 'k2') ORDER BY user_id")).map((r) => str(r['user_id']))).toEqual(['k1', 'k2']);
   });
 
   it('never leaves a half-written batch when the input fails mid-file', async () => {
