@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkRule, type WhoType } from '../../shared/builtin/model.js';
-import { deleteRule, existingRules, pageRules, ruleKey, upsertRules, type RuleFilter, type StoredRule } from '../../shared/builtin/repo.js';
+import { deleteRule, existingRules, findRule, pageRules, ruleKey, upsertRules, type RuleFilter, type StoredRule } from '../../shared/builtin/repo.js';
 import { say, warn, withSession } from './builtin-common.js';
 
 interface Owner {
@@ -72,7 +72,7 @@ export function register(program: Command): void {
           await upsertRules(tx, [checked.ok]);
           return found;
         });
-        const stored = (await pageRules(session, { whoType: checked.ok.whoType, who: checked.ok.who }, undefined, 100_000)).find((r) => ruleKey(r) === ruleKey(checked.ok));
+        const stored = await findRule(session, checked.ok);
         say(`${existed ? 'updated' : 'added'} rule ${stored === undefined ? '' : describe(stored)}`.trimEnd());
       }),
     );

@@ -88,6 +88,13 @@ export async function existingRules(db: SqlRunner, rules: readonly BuiltinRule[]
   return new Set(rows.map((r) => JSON.stringify(RULE_KEY.map((k) => text(r[k])))));
 }
 
+/** The stored rule with the same key as `rule`, if any. */
+export async function findRule(db: SqlRunner, rule: BuiltinRule): Promise<StoredRule | undefined> {
+  const where = RULE_KEY.map((k, i) => `${k} = ${marker(db, i + 1)}`).join(' AND ');
+  const rows = await db.query(`SELECT id, who_type, who, permission, action, topic, qos, retain FROM ${ACL_TABLE} WHERE ${where}`, ruleKeyValues(rule));
+  return rows[0] === undefined ? undefined : storedRule(rows[0]);
+}
+
 /** Inserts `rules` in order (new rules go last in their group); an existing rule gets the new permission. */
 export async function upsertRules(db: SqlRunner, rules: readonly BuiltinRule[]): Promise<void> {
   if (rules.length === 0) return;
