@@ -125,6 +125,39 @@ describe.each<[Engine]>([['postgres'], ['mysql']])('mqtt-auth against real %s', 
   }, 60_000);
 });
 
+describe('mqtt-auth import on a terminal and from standard input', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await freshDatabase('postgres', 'maf_e2e_cli_tty');
+  });
+  afterAll(() => db.close());
+
+  it('draws a progress bar on a terminal (run under script(1)) and reads - as standard input', async () => {
+    const env = { DATABASE_URL: db.url };
+    expect((await cli(env, ['migrate'])).code).toBe(0);
+    const file = join(dir, 'tty.csv');
+    await writeFile(file, `user_id,password_hash,salt\n${Array.from({ length: 3000 }, (_, i) => `t${i},${HASH},salt`).join('\n')}\n`);
+    const tty = await new Promise<Ran>((resolve, reject) => {
+      const child = spawn('script', ['-qfec', `${process.execPath} bin/mqtt-auth.js import users ${file}`, '/dev/null'], {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TERM: 'xterm', ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr: '' }));
+      child.stdin.end();
+    });
+    expect(tty.code).toBe(0);
+    expect(tty.stdout).toContain('importing ');
+    expect(tty.stdout).toContain('100% | 3000 rows | 3000 inserted, 0 updated, 0 rejected');
+    expect(tty.stdout).toContain(`import users from ${file}: 3000 inserted, 0 updated, 0 rejected (3000 read)`);
+    const piped = await cli(env, ['import', 'rules', '-', '--format', 'csv'], 'username,permission,action,topic\nt1,allow,all,t/#\n');
+    expect(piped).toEqual({ code: 0, stdout: 'import rules from standard input: 1 inserted, 0 updated, 0 rejected (1 read)\n', stderr: '' });
+  }, 60_000);
+});
+
 describe('mqtt-auth on embedded PGlite and with settings it cannot use', () => {
   it('keeps users in the DATA_DIR folder between runs', async () => {
     const env = { DATA_DIR: join(dir, 'pglite') };
