@@ -1,3 +1,4 @@
+import { builtinTablesExist } from '../../shared/builtin/schema.js';
 import { openSession, type SqlSession } from '../../shared/db/session.js';
 import { loadSettings, type Settings } from '../../shared/settings.js';
 
@@ -13,6 +14,19 @@ export async function withSession<T>(fn: (session: SqlSession, settings: Setting
   } finally {
     await session.close();
   }
+}
+
+/** Thrown when the built-in tables are missing: the message says what to run. */
+export class TablesMissing extends Error {
+  override readonly name = 'TablesMissing';
+}
+
+/** {@link withSession} for commands that need the built-in tables (all but migrate). */
+export function withTables<T>(fn: (session: SqlSession, settings: Settings) => Promise<T>): Promise<T> {
+  return withSession(async (session, settings) => {
+    if (!(await builtinTablesExist(session))) throw new TablesMissing('the built-in tables do not exist in this database; run mqtt-auth migrate first');
+    return fn(session, settings);
+  });
 }
 
 /** Writes a line to stdout. */

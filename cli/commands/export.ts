@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import type { ImportKind } from '../../shared/builtin/bulk.js';
 import { exportRecords } from '../../shared/builtin/export.js';
 import { formatOf, type Format } from '../../shared/builtin/readers.js';
-import { warn, withSession } from './builtin-common.js';
+import { warn, withTables } from './builtin-common.js';
 
 interface ExportOptions {
   format?: Format;
@@ -20,7 +20,7 @@ export function register(program: Command): void {
     .addOption(new Option('--format <format>', 'csv, json or jsonl (default: from --output, else csv)').choices(['csv', 'json', 'jsonl']))
     .option('--output <file>', 'write to this file instead of standard output')
     .action((kind: ImportKind, opts: ExportOptions) =>
-      withSession(async (session) => {
+      withTables(async (session) => {
         const format = opts.format ?? (opts.output === undefined ? 'csv' : (formatOf(opts.output) ?? 'csv'));
         // A hash export is created readable by its owner only.
         const out = opts.output === undefined ? process.stdout : createWriteStream(opts.output, { mode: 0o600 });

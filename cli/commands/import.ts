@@ -7,7 +7,7 @@ import { ImportStopped, importRecords, type ImportKind, type ImportSummary } fro
 import { formatOf, type Format } from '../../shared/builtin/readers.js';
 import type { SqlSession } from '../../shared/db/session.js';
 import type { Settings } from '../../shared/settings.js';
-import { say, warn, withSession } from './builtin-common.js';
+import { say, warn, withTables } from './builtin-common.js';
 
 interface ImportOptions {
   format?: Format;
@@ -103,6 +103,6 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      await withSession((session, settings) => runImport(session, settings, kind, file, { format, batchSize, dryRun: opts.dryRun ?? false, json: opts.json ?? false }));
+      await withTables((session, settings) => runImport(session, settings, kind, file, { format, batchSize, dryRun: opts.dryRun ?? false, json: opts.json ?? false }));
     });
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { checkRule, type WhoType } from '../../shared/builtin/model.js';
 import { deleteRule, existingRules, findRule, pageRules, ruleKey, upsertRules, type RuleFilter, type StoredRule } from '../../shared/builtin/repo.js';
-import { say, warn, withSession } from './builtin-common.js';
+import { say, warn, withTables } from './builtin-common.js';
 
 interface Owner {
   clientid?: string;
@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .option('--qos <list>', 'only for these QoS levels, e.g. 0,1 (default: any)')
     .option('--retain <retain>', 'only for retained (true) or non-retained (false) publishes (default: all)')
     .action((opts: AddOptions) =>
-      withSession(async (session) => {
+      withTables(async (session) => {
         const who = owner(opts);
         if (typeof who === 'string') {
           warn(`error: ${who}`);
@@ -81,7 +81,7 @@ export function register(program: Command): void {
     .command('remove <id...>')
     .description('remove rules by id (as rule list shows them)')
     .action((ids: string[]) =>
-      withSession(async (session) => {
+      withTables(async (session) => {
         for (const id of ids) {
           if (!/^[0-9]{1,18}$/.test(id)) {
             warn(`error: rule id ${JSON.stringify(id)} is not a number`);
@@ -102,7 +102,7 @@ export function register(program: Command): void {
     .option('--username <username>', "only this username's rules")
     .option('--all', 'only the rules for all clients')
     .action((opts: Owner) =>
-      withSession(async (session) => {
+      withTables(async (session) => {
         const any = opts.clientid === undefined && opts.username === undefined && opts.all !== true;
         const who = any ? undefined : owner(opts);
         if (typeof who === 'string') {

@@ -2,7 +2,7 @@ import { text } from 'node:stream/consumers';
 import type { Command } from 'commander';
 import { checkUser } from '../../shared/builtin/model.js';
 import { deleteUser, existingUsers, pageUsers, upsertUsers } from '../../shared/builtin/repo.js';
-import { say, warn, withSession } from './builtin-common.js';
+import { say, warn, withTables } from './builtin-common.js';
 
 interface AddOptions {
   password?: string;
@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .option('--superuser', 'the user is a superuser (every ACL check allows)')
     .option('--replace', 'replace the user if it exists')
     .action((userId: string, opts: AddOptions) =>
-      withSession(async (session, settings) => {
+      withTables(async (session, settings) => {
         const password = opts.passwordStdin ? (await text(process.stdin)).replace(/\r?\n$/, '') : opts.password;
         if (password === undefined || password === '') {
           warn('error: give the password with --password-stdin (or --password)');
@@ -55,7 +55,7 @@ export function register(program: Command): void {
     .command('remove <user_id>')
     .description('remove a user')
     .action((userId: string) =>
-      withSession(async (session) => {
+      withTables(async (session) => {
         if (await deleteUser(session, userId)) say(`removed user ${JSON.stringify(userId)}`);
         else {
           warn(`error: no user ${JSON.stringify(userId)}`);
@@ -68,7 +68,7 @@ export function register(program: Command): void {
     .command('list')
     .description('list users (never their hashes): user_id and superuser flag, one per line')
     .action(() =>
-      withSession(async (session) => {
+      withTables(async (session) => {
         let after: string | undefined;
         for (;;) {
           const page = await pageUsers(session, after, 1000);

@@ -134,6 +134,7 @@ describe('mqtt-auth import on a terminal and from standard input', () => {
 
   it('draws a progress bar on a terminal (run under script(1)) and reads - as standard input', async () => {
     const env = { DATABASE_URL: db.url };
+    expect(await cli(env, ['user', 'list'])).toEqual({ code: 1, stdout: '', stderr: 'error: the built-in tables do not exist in this database; run mqtt-auth migrate first\n' });
     expect((await cli(env, ['migrate'])).code).toBe(0);
     const file = join(dir, 'tty.csv');
     await writeFile(file, `user_id,password_hash,salt\n${Array.from({ length: 3000 }, (_, i) => `t${i},${HASH},salt`).join('\n')}\n`);
