@@ -103,8 +103,8 @@ function* expandGrouped(record: InputRecord): Generator<InputRecord> {
   }
 }
 
-function recordsOf(input: Readable, format: Format, kind: Kind<unknown>, expand: boolean): AsyncGenerator<InputRecord> {
-  if (format === 'csv') return csvRecords(input, kind.allowed, kind.required);
+function recordsOf(input: Readable, format: Format, columns: Pick<Kind<unknown>, 'allowed' | 'required'>, expand: boolean): AsyncGenerator<InputRecord> {
+  if (format === 'csv') return csvRecords(input, columns.allowed, columns.required);
   const source = format === 'jsonl' ? jsonlRecords(input) : jsonArrayRecords(input);
   if (!expand) return source;
   return (async function* () {
@@ -196,7 +196,7 @@ async function run<T>(session: SqlSession, input: Readable, opts: ImportOptions,
   let batch: Entry[] = [];
   let inBatch = new Map<string, string>();
   try {
-    for await (const record of recordsOf(input, opts.format, kind as Kind<unknown>, opts.kind === 'rules')) {
+    for await (const record of recordsOf(input, opts.format, kind, opts.kind === 'rules')) {
       summary.read += 1;
       const seq = summary.read;
       if ('invalid' in record) {
