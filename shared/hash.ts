@@ -192,16 +192,26 @@ const MIN_KEY_BYTES = 16;
 const AUTO_HINT =
   'not a format auto recognises: bcrypt ($2a$/$2b$/$2y$), go-auth PBKDF2$<digest>$<iterations>$<salt>$<key>, Django pbkdf2_sha256$/pbkdf2_sha1$ or argon2$, PHC $argon2id$/$argon2i$/$argon2d$, mosquitto_passwd $7$/$6$ (for hex digests set PASSWORD_HASH to their algorithm)';
 
+type AutoVerifier = (saltEncoding: 'base64' | 'utf8', password: string, stored: string) => Promise<Verification>;
+
+/** The formats `{"name":"auto"}` recognises, by the stored string's prefix. */
+const AUTO_FORMATS: ReadonlyArray<readonly [prefix: string, verify: AutoVerifier]> = [
+  ['$2', (_, password, stored) => verifyBcrypt(password, stored)],
+  ['PBKDF2$', verifyGoAuth],
+  ['pbkdf2_', (_, password, stored) => verifyDjango(password, stored)],
+  ['$argon2', (_, password, stored) => verifyArgon2(password, stored)],
+  ['$6$', (_, password, stored) => verifyMosquitto(password, stored)],
+  ['$7$', (_, password, stored) => verifyMosquitto(password, stored)],
+  // Django's Argon2PasswordHasher stores "argon2" followed by the PHC string.
+  ['argon2$argon2', (_, password, stored) => verifyArgon2(password, stored.slice('argon2'.length))],
+];
+
+const autoFormatOf = (stored: string): AutoVerifier | undefined => AUTO_FORMATS.find(([prefix]) => stored.startsWith(prefix))?.[1];
+
 /** `{"name":"auto"}`: the stored string names its own format; anything else is malformed, never an allow. */
 async function verifyAuto(saltEncoding: 'base64' | 'utf8', password: string, stored: string): Promise<Verification> {
-  if (stored.startsWith('$2')) return verifyBcrypt(password, stored);
-  if (stored.startsWith('PBKDF2$')) return verifyGoAuth(saltEncoding, password, stored);
-  if (stored.startsWith('pbkdf2_')) return verifyDjango(password, stored);
-  if (stored.startsWith('$argon2')) return verifyArgon2(password, stored);
-  if (stored.startsWith('$6$') || stored.startsWith('$7$')) return verifyMosquitto(password, stored);
-  // Django's Argon2PasswordHasher stores "argon2" followed by the PHC string.
-  if (stored.startsWith('argon2$argon2')) return verifyArgon2(password, stored.slice('argon2'.length));
-  return { ok: false, malformed: AUTO_HINT };
+  const verify = autoFormatOf(stored);
+  return verify === undefined ? { ok: false, malformed: AUTO_HINT } : verify(saltEncoding, password, stored);
 }
 
 /**
@@ -346,4 +356,27 @@ function safeEqual(a: Buffer, b: Buffer): boolean {
   const ha = createHash('sha256').update(a).digest();
   const hb = createHash('sha256').update(b).digest();
   return timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+/**
+ * Why `stored` cannot be a hash of this algorithm (the same checks {@link verifyPassword} makes
+ * before hashing), or undefined when its form fits. For bulk imports: it computes no hash.
+ */
+export function storedHashProblem(cfg: HashConfig, stored: string): string | undefined {
+  switch (cfg.name) {
+    case 'plain':
+      return undefined;
+    case 'auto':
+      return autoFormatOf(stored) === undefined ? AUTO_HINT : undefined;
+    case 'bcrypt':
+      return BCRYPT.test(stored) ? undefined : 'not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)';
+    case 'pbkdf2': {
+      const keylen = cfg.dk_length ?? DIGESTS[cfg.mac_fun].bytes;
+      return stored.length === keylen * 2 && HEX.test(stored) ? undefined : `not a ${keylen}-byte hex PBKDF2 key`;
+    }
+    default: {
+      const { bytes } = DIGESTS[cfg.name];
+      return stored.length === bytes * 2 && HEX.test(stored) ? undefined : `not a ${bytes * 2}-character hex ${cfg.name} digest`;
+    }
+  }
 }

@@ -69,6 +69,8 @@ export interface Settings {
   readonly aclRowShape: 'auto' | 'emqx5' | 'legacy';
   /** The order EMQX 4 rows are judged in. */
   readonly legacyRowOrder: 'last-first' | 'top-down';
+  /** Built-in store: whether a user's `user_id` is the client's username or its client id (EMQX `user_id_type`). */
+  readonly builtinUserIdType: 'username' | 'clientid';
   readonly pool: {
     readonly max: number;
     readonly connectTimeoutMs: number;
@@ -121,6 +123,7 @@ const SETTINGS = {
   SUPERUSER_QUERY: text.optional(),
   ACL_ROW_SHAPE: z.enum(['auto', 'emqx5', 'legacy']).default('auto'),
   LEGACY_ROW_ORDER: z.enum(['last-first', 'top-down']).default('last-first'),
+  BUILTIN_USER_ID_TYPE: z.enum(['username', 'clientid']).default('username'),
   DB_DRIVER: z.enum(['proxy', 'data-api']).optional(),
   DB_ENGINE: z.enum(['postgres', 'mysql']).optional(),
   DB_HOST: text.optional(),
@@ -164,6 +167,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     superuserQuery: s.SUPERUSER_QUERY,
     aclRowShape: s.ACL_ROW_SHAPE,
     legacyRowOrder: s.LEGACY_ROW_ORDER,
+    builtinUserIdType: s.BUILTIN_USER_ID_TYPE,
     pool: {
       max: s.DB_POOL_MAX,
       connectTimeoutMs: s.DB_CONNECT_TIMEOUT_MS,
