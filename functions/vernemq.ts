@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import { vernePublish, verneRegister, verneSubscribe } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
+import { explained } from '../shared/http/explain.js';
 import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { parseVerne, verneAnswer, verneErrors, type VerneRequest } from '../shared/http/vernemq.js';
 
@@ -11,14 +12,15 @@ export function createVernemqHandler(c: Container) {
     .use(httpInput(parseVerne))
     .handler(async (event) => {
       const req = inputOf(event);
+      const chain = await c.chain();
       const verdict =
         req.hook === 'auth_on_register'
-          ? await verneRegister(await c.authnDeps(), req.client)
+          ? await verneRegister(chain, req.client)
           : req.hook === 'auth_on_subscribe'
-            ? await verneSubscribe(await c.authzDeps(), req.client, req.topics, req.v5)
-            : await vernePublish(await c.authzDeps(), { ...req.client, topic: req.topic, action: 'publish', ...(req.qos === undefined ? {} : { qos: req.qos }), ...(req.retain === undefined ? {} : { retain: req.retain }) });
-      c.log.debug({ route: 'vernemq', hook: req.hook, clientid: req.client.clientid, reason: verdict.reason }, 'decision');
-      return verneAnswer(verdict.answer);
+            ? await verneSubscribe(chain, req.client, req.topics, req.v5)
+            : await vernePublish(chain, { ...req.client, topic: req.topic, action: 'publish', ...(req.qos === undefined ? {} : { qos: req.qos }), ...(req.retain === undefined ? {} : { retain: req.retain }) });
+      c.log.debug({ route: 'vernemq', hook: req.hook, clientid: req.client.clientid, reason: verdict.reason }, 'answer');
+      return explained(c.settings.explain, event, verneAnswer(verdict.answer), verdict.traces);
     });
 }
 

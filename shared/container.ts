@@ -1,8 +1,14 @@
 import type { AuthnDeps } from './authn.js';
+import { ConfigError } from './errors.js';
 import type { AuthzDeps } from './authz.js';
 import type { SqlStore } from './db/port.js';
+import { decisionLog } from './decisions.js';
 import { createLogger, type Logger } from './log.js';
-import { describeDatabase, loadSettings, type Settings } from './settings.js';
+import { describeDatabase, loadSettings, type Settings, type SourceSetting } from './settings.js';
+import { createChain, type Chain, type ChainLink } from './sources/chain.js';
+import { httpSource } from './sources/http.js';
+import type { Source, SourceName } from './sources/port.js';
+import { sqlSource } from './sources/sql.js';
 import { compileSql, type SqlTemplate } from './template.js';
 
 /**
@@ -20,10 +26,21 @@ export interface Container {
   brokerToken(): Promise<string | undefined>;
   authnDeps(): Promise<AuthnDeps>;
   authzDeps(): Promise<AuthzDeps>;
+  /** The chain of sources (SOURCES) every handler decides through; built once, on first use. */
+  chain(): Promise<Chain>;
   close(): Promise<void>;
 }
 
-export function createContainer(settings: Settings, opts: { store?: SqlStore; log?: Logger } = {}): Container {
+export interface ContainerOptions {
+  store?: SqlStore;
+  log?: Logger;
+  /** Sources to use instead of the built ones (tests: in-memory fakes implementing the port). */
+  sources?: Partial<Record<SourceName, Source>>;
+  /** Where metric lines go (default stdout). */
+  writeMetrics?: (line: string) => void;
+}
+
+export function createContainer(settings: Settings, opts: ContainerOptions = {}): Container {
   const log = opts.log ?? createLogger(settings.logLevel);
   const dialect = opts.store?.dialect ?? (settings.database.engine === 'mysql' ? 'mysql' : 'postgres');
   const markers = !opts.store && 'driver' in settings.database && settings.database.driver === 'data-api' ? 'named' : 'native';
@@ -41,6 +58,48 @@ export function createContainer(settings: Settings, opts: { store?: SqlStore; lo
     return store;
   };
 
+  const authnDeps = async (): Promise<AuthnDeps> => ({
+    store: await getStore(),
+    query: authnQuery,
+    hash: settings.passwordHash,
+    onBackendFailure: settings.authnBackendFailure,
+    log,
+  });
+  const authzDeps = async (): Promise<AuthzDeps> => ({
+    store: await getStore(),
+    query: authzQuery,
+    noMatch: settings.authzNoMatch,
+    onBackendFailure: settings.authzBackendFailure,
+    log,
+  });
+
+  const failure = (s: SourceSetting) => ({ authnFailure: s.failure ?? settings.authnBackendFailure, authzFailure: s.failure ?? settings.authzBackendFailure });
+  // Built now so a bad HTTP_SOURCE_* body template stops start-up.
+  const httpEntry = settings.sources?.find((x) => x.name === 'http');
+  const httpPolicy = httpEntry && failure(httpEntry);
+  const http = settings.httpSource && httpPolicy ? httpSource(settings.httpSource, { authn: httpPolicy.authnFailure, authz: httpPolicy.authzFailure }, log) : undefined;
+  const sourceFor = (s: SourceSetting): Source => {
+    const given = opts.sources?.[s.name];
+    if (given) return given;
+    const policy = failure(s);
+    if (s.name === 'sql') {
+      // Inside the chain "no row matched" is ignore; the chain applies AUTHZ_NO_MATCH at its end.
+      return sqlSource(
+        async () => ({ ...(await authnDeps()), onBackendFailure: policy.authnFailure }),
+        async () => ({ ...(await authzDeps()), noMatch: 'ignore', onBackendFailure: policy.authzFailure }),
+      );
+    }
+    if (s.name === 'http' && http) return http;
+    throw new ConfigError('SOURCES', `the ${s.name} source is not available in this build`);
+  };
+  const decided = decisionLog({ log, metrics: settings.metrics.format, namespace: settings.metrics.namespace, ...(opts.writeMetrics ? { write: opts.writeMetrics } : {}) });
+  const buildChain = async (): Promise<Chain> => {
+    const list: readonly SourceSetting[] = settings.sources ?? [{ name: 'sql' }];
+    const links: ChainLink[] = list.map((s) => ({ source: sourceFor(s), ...failure(s) }));
+    return createChain(links, { noMatch: settings.authzNoMatch, ...(settings.connectAcl.enabled ? { connectAcl: { ttlS: settings.connectAcl.ttlS } } : {}), log, decided });
+  };
+  let chain: Promise<Chain> | undefined;
+
   return {
     settings,
     log,
@@ -54,20 +113,13 @@ export function createContainer(settings: Settings, opts: { store?: SqlStore; lo
           token = undefined; // fetched again by the next request
           throw err;
         })),
-    authnDeps: async () => ({
-      store: await getStore(),
-      query: authnQuery,
-      hash: settings.passwordHash,
-      onBackendFailure: settings.authnBackendFailure,
-      log,
-    }),
-    authzDeps: async () => ({
-      store: await getStore(),
-      query: authzQuery,
-      noMatch: settings.authzNoMatch,
-      onBackendFailure: settings.authzBackendFailure,
-      log,
-    }),
+    authnDeps,
+    authzDeps,
+    chain: () =>
+      (chain ??= buildChain().catch((err: unknown) => {
+        chain = undefined;
+        throw err;
+      })),
     close: async () => {
       if (store) await (await store).close();
       store = undefined;
