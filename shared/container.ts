@@ -38,6 +38,9 @@ export interface ContainerOptions {
   sources?: Partial<Record<SourceName, Source>>;
   /** Where metric lines go (default stdout). */
   writeMetrics?: (line: string) => void;
+  /** Monotonic milliseconds for timings, and the wall clock; injected by tests for exact records. */
+  clock?: () => number;
+  nowMs?: () => number;
 }
 
 export function createContainer(settings: Settings, opts: ContainerOptions = {}): Container {
@@ -92,11 +95,18 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
     if (s.name === 'http' && http) return http;
     throw new ConfigError('SOURCES', `the ${s.name} source is not available in this build`);
   };
-  const decided = decisionLog({ log, metrics: settings.metrics.format, namespace: settings.metrics.namespace, ...(opts.writeMetrics ? { write: opts.writeMetrics } : {}) });
+  const decided = decisionLog({
+    log,
+    metrics: settings.metrics.format,
+    namespace: settings.metrics.namespace,
+    ...(opts.writeMetrics ? { write: opts.writeMetrics } : {}),
+    ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
+  });
+  const clocks = { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.nowMs ? { nowMs: opts.nowMs } : {}) };
   const buildChain = async (): Promise<Chain> => {
     const list: readonly SourceSetting[] = settings.sources ?? [{ name: 'sql' }];
     const links: ChainLink[] = list.map((s) => ({ source: sourceFor(s), ...failure(s) }));
-    return createChain(links, { noMatch: settings.authzNoMatch, ...(settings.connectAcl.enabled ? { connectAcl: { ttlS: settings.connectAcl.ttlS } } : {}), log, decided });
+    return createChain(links, { noMatch: settings.authzNoMatch, ...(settings.connectAcl.enabled ? { connectAcl: { ttlS: settings.connectAcl.ttlS } } : {}), log, decided, ...clocks });
   };
   let chain: Promise<Chain> | undefined;
 

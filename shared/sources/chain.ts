@@ -65,6 +65,14 @@ export interface Chain {
   superuser(client: ClientInfo): Promise<Decided<{ readonly is_superuser: boolean; readonly reason: string }>>;
 }
 
+/** An error's name and message for the log, read by shape (it may come from another realm). */
+const describe = (err: unknown): { name: string; message: string } => {
+  const get = (key: string): unknown => (typeof err === 'object' && err !== null ? Reflect.get(err, key) : undefined);
+  const name = get('name');
+  const message = get('message');
+  return { name: typeof name === 'string' ? name : typeof err, message: typeof message === 'string' ? message : '' };
+};
+
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 
 const stepOf = (source: SourceName, o: SourceAuthn | SourceAuthz, ms: number): Step => ({ source, result: o.result, reason: o.reason, ms: round(ms), ...(o.detail ?? {}) });
@@ -82,7 +90,7 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
       o = await call();
     } catch (err) {
       const policy = kind === 'authn' ? link.authnFailure : link.authzFailure;
-      log.error({ source: link.source.name, kind, err: { name: err instanceof Error ? err.name : typeof err, message: err instanceof Error ? err.message : '' }, policy }, 'source failed');
+      log.error({ source: link.source.name, kind, error: describe(err), policy }, 'source failed');
       o = failure(`source ${link.source.name} failed`);
     }
     return { o, ms: clock() - start };
@@ -163,7 +171,7 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
         try {
           a = await link.source.superuser(client);
         } catch (err) {
-          log.error({ source: link.source.name, kind: 'superuser', err: { name: err instanceof Error ? err.name : typeof err, message: err instanceof Error ? err.message : '' } }, 'source failed');
+          log.error({ source: link.source.name, kind: 'superuser', error: describe(err) }, 'source failed');
           a = { known: false as const, reason: `source ${link.source.name} failed` };
         }
         steps.push({ source: link.source.name, result: a.known ? (a.is_superuser ? 'allow' : 'deny') : 'ignore', reason: a.reason, ms: round(clock() - t0) });

@@ -115,9 +115,11 @@ export function httpSource(cfg: HttpSourceSettings, policy: { readonly authn: 'i
       const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
       return { status: res.status, type, fields: parseFields(type, text) };
     } catch (err) {
-      if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return { failed: `no answer within ${cfg.timeoutMs} ms` };
-      const code = err instanceof Error && err.cause instanceof Error && 'code' in err.cause ? String(err.cause.code) : undefined;
-      return { failed: `request failed${code === undefined ? '' : ` (${code})`}` };
+      // Read by shape, not instanceof: fetch's errors may come from another realm.
+      const name = field(err, 'name');
+      if (name === 'TimeoutError' || name === 'AbortError') return { failed: `no answer within ${cfg.timeoutMs} ms` };
+      const code = field(field(err, 'cause'), 'code');
+      return { failed: `request failed${typeof code === 'string' ? ` (${code})` : ''}` };
     }
   }
 
@@ -168,3 +170,5 @@ function parseFields(type: string, text: string): Record<string, unknown> | unde
     return undefined;
   }
 }
+
+const field = (value: unknown, key: string): unknown => (typeof value === 'object' && value !== null ? Reflect.get(value, key) : undefined);
