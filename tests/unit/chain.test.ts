@@ -2,7 +2,11 @@ import { createChain, type ChainLink, type Trace } from '../../shared/sources/ch
 import type { Source, SourceAuthn, SourceAuthz, SourceName, SuperuserAnswer } from '../../shared/sources/port.js';
 import type { ConnectAcl } from '../../shared/connectacl.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../../shared/types.js';
-import { memoryLogger } from '../helpers/harness.js';
+import { createContainer } from '../../shared/container.js';
+import { BackendError } from '../../shared/errors.js';
+import { ConfigError, loadSettings } from '../../shared/settings.js';
+import { thrownBy } from '../helpers/errors.js';
+import { FakeStore, memoryLogger } from '../helpers/harness.js';
 
 /** An in-memory source implementing the port: answers by username, records who asked. */
 class FakeSource implements Source {
@@ -182,5 +186,36 @@ describe('createChain: superuser (mosquitto-go-auth)', () => {
     const nobody = await chain.superuser({ username: 'carol', client_attrs: {} });
     expect(nobody.outcome).toEqual({ is_superuser: false, reason: 'no source knew the user' });
     expect(nobody.trace.decision).toBe('deny');
+  });
+});
+
+describe('SOURCES setting', () => {
+  it('an ordered list, each entry optionally with its failure policy', () => {
+    expect(loadSettings({}).sources).toBeUndefined();
+    expect(loadSettings({ SOURCES: 'sql' }).sources).toEqual([{ name: 'sql' }]);
+    expect(loadSettings({ SOURCES: ' builtin , sql:deny ' }).sources).toEqual([{ name: 'builtin' }, { name: 'sql', failure: 'deny' }]);
+    expect(loadSettings({ SOURCES: 'http:ignore,sql', HTTP_SOURCE_URL: 'https://auth.example/check' }).sources).toEqual([{ name: 'http', failure: 'ignore' }, { name: 'sql' }]);
+  });
+
+  it.each([['ldap'], ['sql,sql'], ['sql:allow'], ['builtin,,sql'], ['sql:deny,sql:ignore']])('%s stops start-up naming SOURCES', (value) => {
+    const err = thrownBy(() => loadSettings({ SOURCES: value }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).setting).toBe('SOURCES');
+  });
+
+  it("a source's own policy overrides AUTHN_BACKEND_FAILURE and AUTHZ_BACKEND_FAILURE for it alone", async () => {
+    const down = new FakeStore(new BackendError('connection refused', 'ECONNREFUSED'));
+    const sql = new FakeSource('sql', {});
+    const chainFor = (env: Record<string, string>) => createContainer(loadSettings(env), { store: down, log: memoryLogger().log, sources: { builtin: sql } }).chain();
+    // builtin (a fake here) ignores; the real sql source fails and answers its policy.
+    expect((await (await chainFor({ SOURCES: 'builtin,sql' })).authenticate(alice)).outcome.result).toBe('ignore');
+    expect((await (await chainFor({ SOURCES: 'builtin,sql:deny' })).authenticate(alice)).outcome).toEqual({ result: 'deny', reason: 'backend failure: connection refused' });
+    expect((await (await chainFor({ SOURCES: 'builtin,sql' })).authorize(pub('alice', 't'))).outcome.result).toBe('deny');
+    expect((await (await chainFor({ SOURCES: 'builtin,sql:ignore', AUTHZ_NO_MATCH: 'allow' })).authorize(pub('alice', 't'))).outcome.result).toBe('ignore');
+  });
+
+  it('without SOURCES the chain is the sql source alone', async () => {
+    const c = createContainer(loadSettings({}), { store: new FakeStore([]), log: memoryLogger().log });
+    expect((await c.chain()).names).toEqual(['sql']);
   });
 });
