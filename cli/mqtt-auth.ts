@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../shared/errors.js';
+import { register as registerExplain } from './commands/explain.js';
 
 /**
  * `mqtt-auth`: one program for operators, reading the same settings (environment) as the service.
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .description('Operate mqtt-auth-functions: built-in users and rules, bulk import/export, diagnostics')
     .showHelpAfterError()
     .exitOverride();
+  registerExplain(program);
   return program;
 }
 
