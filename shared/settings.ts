@@ -73,6 +73,8 @@ export interface Settings {
   readonly explain: boolean;
   /** Decision counts and latency as CloudWatch EMF (on by default in Lambda). */
   readonly metrics: { readonly format: 'emf' | 'off'; readonly namespace: string };
+  /** Built-in store: whether a user's `user_id` is the client's username or its client id (EMQX `user_id_type`). */
+  readonly builtinUserIdType: 'username' | 'clientid';
   readonly pool: {
     readonly max: number;
     readonly connectTimeoutMs: number;
@@ -172,6 +174,7 @@ const SETTINGS = {
   CONNECT_ACL: z.enum(['off', 'on']).default('off'),
   CONNECT_ACL_TTL: int(60, 31_536_000).default(3600),
   MOSQUITTO_RESPONSE_MODE: z.enum(['status', 'json', 'text']).default('status'),
+  BUILTIN_USER_ID_TYPE: z.enum(['username', 'clientid']).default('username'),
   DB_DRIVER: z.enum(['proxy', 'data-api']).optional(),
   DB_ENGINE: z.enum(['postgres', 'mysql']).optional(),
   DB_HOST: text.optional(),
@@ -225,6 +228,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     httpSource: httpSourceSettings(s),
     explain: s.EXPLAIN === 'on',
     metrics: { format: s.METRICS ?? (env['AWS_LAMBDA_FUNCTION_NAME'] ? 'emf' : 'off'), namespace: s.METRICS_NAMESPACE },
+    builtinUserIdType: s.BUILTIN_USER_ID_TYPE,
     pool: {
       max: s.DB_POOL_MAX,
       connectTimeoutMs: s.DB_CONNECT_TIMEOUT_MS,
