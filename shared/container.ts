@@ -8,7 +8,9 @@ import { describeDatabase, loadSettings, type Settings, type SourceSetting } fro
 import { createChain, type Chain, type ChainLink } from './sources/chain.js';
 import { httpSource } from './sources/http.js';
 import type { Source, SourceName } from './sources/port.js';
-import { sqlSource } from './sources/sql.js';
+import { builtinTablesExist } from './builtin/schema.js';
+import { BuiltinSource } from './sources/builtin.js';
+import { authnDetail, authzDetail, sqlSource } from './sources/sql.js';
 import { compileSql, type SqlTemplate } from './template.js';
 
 /**
@@ -93,7 +95,8 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
       );
     }
     if (s.name === 'http' && http) return http;
-    throw new ConfigError('SOURCES', `the ${s.name} source is not available in this build`);
+    if (s.name === 'builtin') return builtinSource(getStore, { ...settings, authnBackendFailure: policy.authnFailure, authzBackendFailure: policy.authzFailure }, log);
+    throw new ConfigError('SOURCES', `the ${s.name} source needs HTTP_SOURCE_URL`);
   };
   const decided = decisionLog({
     log,
@@ -104,8 +107,12 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
   });
   const clocks = { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.nowMs ? { nowMs: opts.nowMs } : {}) };
   const buildChain = async (): Promise<Chain> => {
-    const list: readonly SourceSetting[] = settings.sources ?? [{ name: 'sql' }];
+    // Without SOURCES: built-in first when `mqtt-auth migrate` has created its tables, as EMQX Cloud does.
+    const list: readonly SourceSetting[] = settings.sources ?? ((await builtinTablesExist(await getStore())) ? [{ name: 'builtin' }, { name: 'sql' }] : [{ name: 'sql' }]);
     const links: ChainLink[] = list.map((s) => ({ source: sourceFor(s), ...failure(s) }));
+    if (settings.connectAcl.enabled && links[0]?.source.connectAcl === undefined) {
+      log.warn({ sources: list.map((s) => s.name) }, `CONNECT_ACL is on but the first source (${list[0]?.name}) cannot send its rules with the login: every check goes to /mqtt/acl`);
+    }
     return createChain(links, { noMatch: settings.authzNoMatch, ...(settings.connectAcl.enabled ? { connectAcl: { ttlS: settings.connectAcl.ttlS } } : {}), log, decided, ...clocks });
   };
   let chain: Promise<Chain> | undefined;
@@ -151,6 +158,20 @@ async function openStore(settings: Settings, log: Logger): Promise<SqlStore> {
   if (db.engine === 'postgres') return (await import('./db/postgres.js')).createPostgresStore(db.url, settings.pool);
   if (db.engine === 'mysql') return (await import('./db/mysql.js')).createMysqlStore(db.url, settings.pool);
   return (await import('./db/pglite.js')).createPgliteStore(db.dataDir, settings.passwordHash, settings.pool.queryTimeoutMs);
+}
+
+/**
+ * The built-in store as a chain source, over the container's store (opened on first use), with
+ * explain's details read from its outcomes as for the SQL source.
+ */
+function builtinSource(store: () => Promise<SqlStore>, settings: Settings, log: Logger): Source {
+  let source: Promise<BuiltinSource> | undefined;
+  const get = () => (source ??= store().then((s) => new BuiltinSource(s, settings, log)));
+  return {
+    name: 'builtin',
+    authenticate: async (req) => authnDetail(await (await get()).authenticate(req), settings.passwordHash.name),
+    authorize: async (req) => authzDetail(await (await get()).authorize(req)),
+  };
 }
 
 let shared: Container | undefined;

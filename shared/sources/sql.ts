@@ -1,14 +1,29 @@
-import { authenticate, type AuthnDeps } from '../authn.js';
-import { authorize, type AuthzDeps } from '../authz.js';
+import { authenticate, type AuthnDeps, type AuthnOutcome } from '../authn.js';
+import { authorize, type AuthzDeps, type AuthzOutcome } from '../authz.js';
 import { connectAcl } from '../connectacl.js';
 import { lookup } from '../lookup.js';
 import { toBool } from '../superuser.js';
 import type { Source, SourceAuthn, SourceAuthz, SuperuserAnswer } from './port.js';
 
-/** Reasons the SQL authenticator gives once it has read a user row and run the hasher. */
-const HASHED = /^(password verified|wrong password|malformed stored hash)/;
-const MATCHED = /^row (\d+) matched$/;
-const FAILED = /^(backend failure: |invalid ACL row )/;
+/** Reasons the SQL authenticator and authorizer give (optionally after a source's prefix). */
+const HASHED = /^([a-z-]+: )?(password verified|wrong password|malformed stored hash)/;
+const MATCHED = /^([a-z-]+: )?row (\d+) matched$/;
+const FAILED = /^([a-z-]+: )?(backend failure: |invalid ACL row )/;
+
+/**
+ * What explain needs, read from the outcome of the one SQL authenticator/authorizer: the user row
+ * and algorithm once the hasher ran, the matching ACL row, or that the failure policy answered.
+ */
+export function authnDetail(o: AuthnOutcome, algorithm: string): SourceAuthn {
+  if (FAILED.test(o.reason)) return { ...o, detail: { failure: true } };
+  return HASHED.test(o.reason) ? { ...o, detail: { row: 0, algorithm } } : o;
+}
+
+export function authzDetail(o: AuthzOutcome): SourceAuthz {
+  const row = MATCHED.exec(o.reason)?.[2];
+  if (row !== undefined) return { ...o, detail: { row: Number(row) } };
+  return FAILED.test(o.reason) ? { ...o, detail: { failure: true } } : o;
+}
 
 /**
  * The operator's own SQL templates (AUTHN_QUERY, AUTHZ_QUERY) as a chain source: EMQX 5's SQL
@@ -20,15 +35,10 @@ export function sqlSource(authn: () => Promise<AuthnDeps>, authz: () => Promise<
     name: 'sql',
     async authenticate(req): Promise<SourceAuthn> {
       const deps = await authn();
-      const o = await authenticate(deps, req);
-      if (FAILED.test(o.reason)) return { ...o, detail: { failure: true } };
-      return HASHED.test(o.reason) ? { ...o, detail: { row: 0, algorithm: deps.hash.name } } : o;
+      return authnDetail(await authenticate(deps, req), deps.hash.name);
     },
     async authorize(req): Promise<SourceAuthz> {
-      const o = await authorize(await authz(), req);
-      const row = MATCHED.exec(o.reason)?.[1];
-      if (row !== undefined) return { ...o, detail: { row: Number(row) } };
-      return FAILED.test(o.reason) ? { ...o, detail: { failure: true } } : o;
+      return authzDetail(await authorize(await authz(), req));
     },
     async superuser(client): Promise<SuperuserAnswer> {
       const found = await lookup(await authn(), client, 'authentication');

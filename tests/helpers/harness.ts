@@ -30,12 +30,15 @@ export class FakeStore implements SqlStore {
   async close(): Promise<void> {}
 }
 
-/** A container built from environment-style settings, optionally over a given store. */
+/**
+ * A container built from environment-style settings, optionally over a given store. SOURCES is
+ * `sql` unless given, so the store sees only the operator's queries (no built-in table probe).
+ */
 export function containerFor(env: Record<string, string>, store?: SqlStore, log?: Logger): Container {
   const opts: { store?: SqlStore; log?: Logger } = {};
   if (store) opts.store = store;
   opts.log = log ?? createLogger('silent');
-  return createContainer(loadSettings(env), opts);
+  return createContainer(loadSettings({ SOURCES: 'sql', ...env }), opts);
 }
 
 export interface Sent {

@@ -214,8 +214,23 @@ describe('SOURCES setting', () => {
     expect((await (await chainFor({ SOURCES: 'builtin,sql:ignore', AUTHZ_NO_MATCH: 'allow' })).authorize(pub('alice', 't'))).outcome.result).toBe('ignore');
   });
 
-  it('without SOURCES the chain is the sql source alone', async () => {
-    const c = createContainer(loadSettings({}), { store: new FakeStore([]), log: memoryLogger().log });
-    expect((await c.chain()).names).toEqual(['sql']);
+  it('without SOURCES: builtin,sql when both built-in tables exist, else sql alone', async () => {
+    const chainOver = async (tables: string[]) => (await createContainer(loadSettings({}), { store: new FakeStore(tables.map((name) => ({ name }))), log: memoryLogger().log }).chain()).names;
+    expect(await chainOver([])).toEqual(['sql']);
+    expect(await chainOver(['mqtt_builtin_user'])).toEqual(['sql']);
+    expect(await chainOver(['mqtt_builtin_user', 'mqtt_builtin_acl'])).toEqual(['builtin', 'sql']);
+  });
+
+  it('without SOURCES, a database that cannot say whether the tables exist fails the request (answered by the failure policy), and is asked again next time', async () => {
+    let down = true;
+    const store = new FakeStore([]);
+    store.query = async () => {
+      if (down) throw new BackendError('connection refused', 'ECONNREFUSED');
+      return [{ name: 'mqtt_builtin_user' }, { name: 'mqtt_builtin_acl' }];
+    };
+    const c = createContainer(loadSettings({}), { store, log: memoryLogger().log });
+    await expect(c.chain()).rejects.toThrow('connection refused');
+    down = false;
+    expect((await c.chain()).names).toEqual(['builtin', 'sql']);
   });
 });

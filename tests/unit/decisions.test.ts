@@ -32,7 +32,7 @@ function setup(env: Record<string, string>, rows: (params: readonly string[], te
     if (r instanceof Error) throw r;
     return r;
   };
-  const c = createContainer(loadSettings({ METRICS: 'emf', BROKER_TOKEN: TOKEN, ...env }), { store, log: logger.log, writeMetrics: (l) => void metrics.push(l), clock: ticking(), nowMs: () => 1_796_000_000_000 });
+  const c = createContainer(loadSettings({ SOURCES: 'sql', METRICS: 'emf', BROKER_TOKEN: TOKEN, ...env }), { store, log: logger.log, writeMetrics: (l) => void metrics.push(l), clock: ticking(), nowMs: () => 1_796_000_000_000 });
   const decisions = () => logger.lines().map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r['msg'] === 'decision');
   return { c, logger, metrics, decisions };
 }
