@@ -90,6 +90,8 @@ export interface SourceSetting {
   readonly failure?: 'ignore' | 'deny';
 }
 
+const SOURCE_NAMES: readonly SourceName[] = ['builtin', 'sql', 'http'];
+
 const sourceList = z
   .string()
   .transform((v) => v.split(',').map((x) => x.trim()))
@@ -99,9 +101,11 @@ const sourceList = z
       .refine((names) => new Set(names.map((n) => n.split(':')[0])).size === names.length, 'names a source twice'),
   )
   .transform((entries): SourceSetting[] =>
-    entries.map((e) => {
-      const [name, failure] = e.split(':') as [SourceName, 'ignore' | 'deny' | undefined];
-      return failure === undefined ? { name } : { name, failure };
+    entries.flatMap((e) => {
+      const [name = '', failure] = e.split(':');
+      const known = SOURCE_NAMES.find((n) => n === name);
+      if (known === undefined) return [];
+      return failure === 'ignore' || failure === 'deny' ? [{ name: known, failure }] : [{ name: known }];
     }),
   );
 
@@ -190,8 +194,8 @@ const SETTINGS = {
   HTTP_SOURCE_METHOD: z.enum(['post', 'get']).default('post'),
   HTTP_SOURCE_HEADERS: stringMap('header values').default({}),
   HTTP_SOURCE_TIMEOUT_MS: int(100, 30_000).default(2000),
-  HTTP_SOURCE_AUTHN_BODY: stringMap('templates').default(JSON.parse(DEFAULT_HTTP_AUTHN_BODY) as Record<string, string>),
-  HTTP_SOURCE_AUTHZ_BODY: stringMap('templates').default(JSON.parse(DEFAULT_HTTP_AUTHZ_BODY) as Record<string, string>),
+  HTTP_SOURCE_AUTHN_BODY: stringMap('templates').default({ ...DEFAULT_HTTP_AUTHN_BODY }),
+  HTTP_SOURCE_AUTHZ_BODY: stringMap('templates').default({ ...DEFAULT_HTTP_AUTHZ_BODY }),
   EXPLAIN: z.enum(['off', 'on']).default('off'),
   METRICS: z.enum(['emf', 'off']).optional(),
   METRICS_NAMESPACE: z.string().regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be 1–255 letters, digits or . - _ / # :').default('mqtt-auth'),

@@ -26,10 +26,11 @@ export interface HttpSourceSettings {
   readonly authzBody: Readonly<Record<string, string>>;
 }
 
+const fields = (names: readonly string[]): Readonly<Record<string, string>> => Object.freeze(Object.fromEntries(names.map((n) => [n, `\${${n}}`])));
 /** EMQX's recommended body (emqx.md §2.3). */
-export const DEFAULT_HTTP_AUTHN_BODY = '{"clientid":"${clientid}","username":"${username}","password":"${password}","peerhost":"${peerhost}","cert_common_name":"${cert_common_name}","cert_subject":"${cert_subject}"}';
+export const DEFAULT_HTTP_AUTHN_BODY = fields(['clientid', 'username', 'password', 'peerhost', 'cert_common_name', 'cert_subject']);
 /** EMQX's authorization placeholders (emqx.md §4.1), all strings on the wire. */
-export const DEFAULT_HTTP_AUTHZ_BODY = '{"clientid":"${clientid}","username":"${username}","peerhost":"${peerhost}","topic":"${topic}","action":"${action}","access":"${access}","qos":"${qos}","retain":"${retain}"}';
+export const DEFAULT_HTTP_AUTHZ_BODY = fields(['clientid', 'username', 'peerhost', 'topic', 'action', 'access', 'qos', 'retain']);
 
 const CLIENT = ['username', 'clientid', 'peerhost', 'cert_common_name', 'cert_subject', 'zone'];
 const PLACEHOLDERS = {
