@@ -1,6 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../shared/errors.js';
 import { register as registerExplain } from './commands/explain.js';
+import { register as registerExport } from './commands/export.js';
+import { register as registerImport } from './commands/import.js';
+import { register as registerMigrate } from './commands/migrate.js';
+import { register as registerRule } from './commands/rule.js';
+import { register as registerUser } from './commands/user.js';
 
 /**
  * `mqtt-auth`: one program for operators, reading the same settings (environment) as the service.
@@ -12,6 +17,11 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerExplain(program);
+  registerMigrate(program);
+  registerUser(program);
+  registerRule(program);
+  registerImport(program);
+  registerExport(program);
   return program;
 }
 

@@ -142,3 +142,24 @@ function safeEqual(a: Buffer, b: Buffer): boolean {
   const hb = createHash('sha256').update(b).digest();
   return timingSafeEqual(ha, hb) && a.length === b.length;
 }
+
+/**
+ * Why `stored` cannot be a hash of this algorithm (the same checks {@link verifyPassword} makes
+ * before hashing), or undefined when its form fits. For bulk imports: it computes no hash.
+ */
+export function storedHashProblem(cfg: HashConfig, stored: string): string | undefined {
+  switch (cfg.name) {
+    case 'plain':
+      return undefined;
+    case 'bcrypt':
+      return BCRYPT.test(stored) ? undefined : 'not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)';
+    case 'pbkdf2': {
+      const keylen = cfg.dk_length ?? DIGESTS[cfg.mac_fun].bytes;
+      return stored.length === keylen * 2 && HEX.test(stored) ? undefined : `not a ${keylen}-byte hex PBKDF2 key`;
+    }
+    default: {
+      const { bytes } = DIGESTS[cfg.name];
+      return stored.length === bytes * 2 && HEX.test(stored) ? undefined : `not a ${bytes * 2}-character hex ${cfg.name} digest`;
+    }
+  }
+}

@@ -82,6 +82,8 @@ function contract(name: string, open: () => Promise<Backend>) {
       expect(await source.authenticate(client({ username: 'nobody', password: 'sha256' }))).toEqual({ result: 'ignore', reason: 'built-in: no such user' });
       expect(await source.authenticate(client({ clientid: 'alice', password: 'sha256' }))).toEqual({ result: 'ignore', reason: 'built-in: no username to look up' });
       expect(await source.authenticate(client({ username: 'Alice', password: 'sha256' }))).toEqual({ result: 'ignore', reason: 'built-in: no such user' });
+      // MySQL's PAD SPACE collations would find 'alice' here; the VARBINARY column does not.
+      expect(await source.authenticate(client({ username: 'alice ', password: 'sha256' }))).toEqual({ result: 'ignore', reason: 'built-in: no such user' });
     });
 
     it('denies a stored value that is not a hash of the algorithm, and logs no hash', async () => {
@@ -112,6 +114,10 @@ function contract(name: string, open: () => Promise<Backend>) {
       expect(await source.authorize(acl({ username: 'bob', clientid: 'c2', action: 'publish', topic: 'x/c2', qos: 0, retain: false }))).toEqual({
         result: 'allow',
         reason: 'built-in: row 0 matched',
+      });
+      expect(await source.authorize(acl({ username: 'alice ', clientid: 'c2', action: 'publish', topic: 't/2', qos: 0, retain: false }))).toEqual({
+        result: 'ignore',
+        reason: 'built-in: no rule matched',
       });
       expect(await source.authorize(acl({ username: 'bob', clientid: 'c2', action: 'publish', topic: 'x/c3', qos: 0, retain: false }))).toEqual({
         result: 'ignore',
