@@ -1,9 +1,9 @@
 import middy from '@middy/core';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { explained } from '../shared/http/explain.js';
 import { parseAclRequest } from '../shared/http/input.js';
 import { httpErrors, httpInput, inputOf, json, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import type { AclRequest } from '../shared/types.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `GET|POST /mqtt/acl`: EMQX 5 HTTP authorization. */
 export function createAclHandler(c: Container) {

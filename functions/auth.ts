@@ -1,9 +1,9 @@
 import middy from '@middy/core';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { explained } from '../shared/http/explain.js';
 import { parseAuthnRequest } from '../shared/http/input.js';
 import { httpErrors, httpInput, inputOf, json, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import type { AuthnRequest } from '../shared/types.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `GET|POST /mqtt/auth`: EMQX 5 HTTP authentication (with the client's rules when CONNECT_ACL is on). */
 export function createAuthHandler(c: Container) {

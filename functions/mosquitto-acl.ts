@@ -1,9 +1,9 @@
 import middy from '@middy/core';
 import { mosquittoAcl } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { explained } from '../shared/http/explain.js';
 import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { mosquittoAnswer, mosquittoErrors, parseMosquittoAcl, type MosquittoAclRequest } from '../shared/http/mosquitto.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `GET|POST /mosquitto/acl`: mosquitto-go-auth HTTP backend ACL check. */
 export function createMosquittoAclHandler(c: Container) {

@@ -1,9 +1,9 @@
 import middy from '@middy/core';
 import { mosquittoUser, superuserOf } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { explained } from '../shared/http/explain.js';
 import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { mosquittoAnswer, mosquittoErrors, parseMosquittoAuth, type MosquittoAuthRequest } from '../shared/http/mosquitto.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `GET|POST /mosquitto/user` and `/mosquitto/superuser`: mosquitto-go-auth HTTP backend. */
 export function createMosquittoAuthHandler(c: Container) {

@@ -1,9 +1,9 @@
 import middy from '@middy/core';
 import { rabbitResource, rabbitTopic } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { explained } from '../shared/http/explain.js';
 import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { parseRabbitAcl, rabbitAnswer, rabbitErrors, type RabbitAclRequest } from '../shared/http/rabbitmq.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `GET|POST /rabbitmq/resource` and `/rabbitmq/topic`: RabbitMQ HTTP authorization backend. */
 export function createRabbitmqAclHandler(c: Container) {

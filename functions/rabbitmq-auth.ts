@@ -1,9 +1,9 @@
 import middy from '@middy/core';
 import { rabbitUser, type Verdict } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { explained } from '../shared/http/explain.js';
 import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { parseRabbitAuth, rabbitAnswer, rabbitErrors, type RabbitAnswer, type RabbitAuthRequest } from '../shared/http/rabbitmq.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `GET|POST /rabbitmq/user` and `/rabbitmq/vhost`: RabbitMQ HTTP authentication backend. */
 export function createRabbitmqAuthHandler(c: Container) {

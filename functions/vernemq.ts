@@ -1,9 +1,9 @@
 import middy from '@middy/core';
 import { vernePublish, verneRegister, verneSubscribe } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { explained } from '../shared/http/explain.js';
 import { httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { parseVerne, verneAnswer, verneErrors, type VerneRequest } from '../shared/http/vernemq.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `POST /vernemq`: VerneMQ webhooks auth_on_register, auth_on_subscribe, auth_on_publish (and _m5). */
 export function createVernemqHandler(c: Container) {
