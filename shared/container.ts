@@ -63,21 +63,6 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
     return store;
   };
 
-  const authnDeps = async (): Promise<AuthnDeps> => ({
-    store: await getStore(),
-    query: authnQuery,
-    hash: settings.passwordHash,
-    onBackendFailure: settings.authnBackendFailure,
-    log,
-  });
-  const authzDeps = async (): Promise<AuthzDeps> => ({
-    store: await getStore(),
-    query: authzQuery,
-    noMatch: settings.authzNoMatch,
-    onBackendFailure: settings.authzBackendFailure,
-    log,
-  });
-
   const failure = (s: SourceSetting) => ({ authnFailure: s.failure ?? settings.authnBackendFailure, authzFailure: s.failure ?? settings.authzBackendFailure });
   // Built now so a bad HTTP_SOURCE_* body template stops start-up.
   const httpEntry = settings.sources?.find((x) => x.name === 'http');
@@ -90,8 +75,8 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
     if (s.name === 'sql') {
       // Inside the chain "no row matched" is ignore; the chain applies AUTHZ_NO_MATCH at its end.
       return sqlSource(
-        async () => ({ ...(await authnDeps()), onBackendFailure: policy.authnFailure }),
-        async () => ({ ...(await authzDeps()), noMatch: 'ignore', onBackendFailure: policy.authzFailure }),
+        async () => ({ ...(await container.authnDeps()), onBackendFailure: policy.authnFailure }),
+        async () => ({ ...(await container.authzDeps()), noMatch: 'ignore', onBackendFailure: policy.authzFailure }),
       );
     }
     if (s.name === 'http' && http) return http;
@@ -117,7 +102,7 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
   };
   let chain: Promise<Chain> | undefined;
 
-  return {
+  const container: Container = {
     settings,
     log,
     authnQuery,
@@ -130,8 +115,20 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
           token = undefined; // fetched again by the next request
           throw err;
         })),
-    authnDeps,
-    authzDeps,
+    authnDeps: async () => ({
+      store: await getStore(),
+      query: authnQuery,
+      hash: settings.passwordHash,
+      onBackendFailure: settings.authnBackendFailure,
+      log,
+    }),
+    authzDeps: async () => ({
+      store: await getStore(),
+      query: authzQuery,
+      noMatch: settings.authzNoMatch,
+      onBackendFailure: settings.authzBackendFailure,
+      log,
+    }),
     chain: () =>
       (chain ??= buildChain().catch((err: unknown) => {
         chain = undefined;
@@ -142,6 +139,7 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
       store = undefined;
     },
   };
+  return container;
 }
 
 async function openStore(settings: Settings, log: Logger): Promise<SqlStore> {
@@ -166,7 +164,13 @@ async function openStore(settings: Settings, log: Logger): Promise<SqlStore> {
  */
 function builtinSource(store: () => Promise<SqlStore>, settings: Settings, log: Logger): Source {
   let source: Promise<BuiltinSource> | undefined;
-  const get = () => (source ??= store().then((s) => new BuiltinSource(s, settings, log)));
+  const get = () =>
+    (source ??= store()
+      .then((s) => new BuiltinSource(s, settings, log))
+      .catch((err: unknown) => {
+        source = undefined; // the store is opened again by the next request
+        throw err;
+      }));
   return {
     name: 'builtin',
     authenticate: async (req) => authnDetail(await (await get()).authenticate(req), settings.passwordHash.name),
