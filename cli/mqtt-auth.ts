@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../shared/errors.js';
 import { register as registerDoctor } from './commands/doctor.js';
+import { register as registerExplain } from './commands/explain.js';
 import { register as registerExport } from './commands/export.js';
 import { register as registerImport } from './commands/import.js';
 import { register as registerMigrate } from './commands/migrate.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerDoctor(program);
+  registerExplain(program);
   registerMigrate(program);
   registerUser(program);
   registerRule(program);

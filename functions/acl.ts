@@ -1,9 +1,9 @@
 import middy from '@middy/core';
-import { authorize } from '../shared/authz.js';
 import { defaultContainer, type Container } from '../shared/container.js';
 import { parseAclRequest } from '../shared/http/input.js';
 import { brokerAuth, httpErrors, httpInput, inputOf, json, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import type { AclRequest } from '../shared/types.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `GET|POST /mqtt/acl`: EMQX 5 HTTP authorization. */
 export function createAclHandler(c: Container) {
@@ -13,9 +13,8 @@ export function createAclHandler(c: Container) {
     .use(httpInput(parseAclRequest))
     .handler(async (event) => {
       const req = inputOf(event);
-      const { reason, ...answer } = await authorize(await c.authzDeps(), req);
-      c.log.debug({ route: 'acl', clientid: req.clientid, action: req.action, result: answer.result, reason }, 'decision');
-      return json(200, answer);
+      const { outcome, trace } = await (await c.chain()).authorize(req);
+      return explained(c.settings.explain, event, json(200, { result: outcome.result }), [trace]);
     });
 }
 

@@ -1,10 +1,9 @@
 import middy from '@middy/core';
-import { authenticate } from '../shared/authn.js';
-import { withConnectAcl, type AuthnAnswer } from '../shared/connectacl.js';
 import { defaultContainer, type Container } from '../shared/container.js';
 import { parseAuthnRequest } from '../shared/http/input.js';
 import { brokerAuth, httpErrors, httpInput, inputOf, json, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import type { AuthnRequest } from '../shared/types.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `GET|POST /mqtt/auth`: EMQX 5 HTTP authentication (with the client's rules when CONNECT_ACL is on). */
 export function createAuthHandler(c: Container) {
@@ -14,12 +13,9 @@ export function createAuthHandler(c: Container) {
     .use(httpInput(parseAuthnRequest))
     .handler(async (event) => {
       const req = inputOf(event);
-      let outcome: AuthnAnswer = await authenticate(await c.authnDeps(), req);
-      const { connectAcl } = c.settings;
-      if (connectAcl.enabled) outcome = await withConnectAcl(await c.authzDeps(), { ttlS: connectAcl.ttlS, authnFailure: c.settings.authnBackendFailure }, req, outcome);
-      const { reason, ...answer } = outcome;
-      c.log.debug({ route: 'auth', clientid: req.clientid, result: answer.result, reason }, 'decision');
-      return json(200, answer);
+      const { outcome, trace } = await (await c.chain()).authenticate(req, { connectAcl: true });
+      const { reason: _reason, ...answer } = outcome;
+      return explained(c.settings.explain, event, json(200, answer), [trace]);
     });
 }
 

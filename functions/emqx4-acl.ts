@@ -1,7 +1,7 @@
 import middy from '@middy/core';
-import { authorize } from '../shared/authz.js';
 import { defaultContainer, type Container } from '../shared/container.js';
 import { emqx4Answer, emqx4Errors, parseEmqx4Acl } from '../shared/http/emqx4.js';
+import { explained } from '../shared/http/explain.js';
 import { brokerAuth, httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import type { AclRequest } from '../shared/types.js';
 
@@ -13,9 +13,8 @@ export function createEmqx4AclHandler(c: Container) {
     .use(httpInput(parseEmqx4Acl))
     .handler(async (event) => {
       const req = inputOf(event);
-      const o = await authorize(await c.authzDeps(), req);
-      c.log.debug({ route: 'emqx4/acl', clientid: req.clientid, action: req.action, result: o.result, reason: o.reason }, 'decision');
-      return emqx4Answer('acl', o.result);
+      const { outcome, trace } = await (await c.chain()).authorize(req);
+      return explained(c.settings.explain, event, emqx4Answer('acl', outcome.result), [trace]);
     });
 }
 

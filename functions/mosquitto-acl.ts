@@ -3,6 +3,7 @@ import { mosquittoAcl } from '../shared/brokers.js';
 import { defaultContainer, type Container } from '../shared/container.js';
 import { brokerAuth, httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { mosquittoAnswer, mosquittoErrors, parseMosquittoAcl, type MosquittoAclRequest } from '../shared/http/mosquitto.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `GET|POST /mosquitto/acl`: mosquitto-go-auth HTTP backend ACL check. */
 export function createMosquittoAclHandler(c: Container) {
@@ -13,9 +14,9 @@ export function createMosquittoAclHandler(c: Container) {
     .use(httpInput(parseMosquittoAcl))
     .handler(async (event) => {
       const req = inputOf(event);
-      const verdict = await mosquittoAcl(await c.authzDeps(), req.client, req.topic, req.acc);
-      c.log.debug({ route: 'mosquitto/acl', granted: verdict.answer, reason: verdict.reason }, 'decision');
-      return mosquittoAnswer(mode, verdict.answer, verdict.reason);
+      const verdict = await mosquittoAcl(await c.chain(), req.client, req.topic, req.acc);
+      c.log.debug({ route: 'mosquitto/acl', granted: verdict.answer, reason: verdict.reason }, 'answer');
+      return explained(c.settings.explain, event, mosquittoAnswer(mode, verdict.answer, verdict.reason), verdict.traces);
     });
 }
 

@@ -3,6 +3,7 @@ import { vernePublish, verneRegister, verneSubscribe } from '../shared/brokers.j
 import { defaultContainer, type Container } from '../shared/container.js';
 import { brokerAuth, httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 import { parseVerne, verneAnswer, verneErrors, type VerneRequest } from '../shared/http/vernemq.js';
+import { explained } from '../shared/http/explain.js';
 
 /** `POST /vernemq`: VerneMQ webhooks auth_on_register, auth_on_subscribe, auth_on_publish (and _m5). */
 export function createVernemqHandler(c: Container) {
@@ -12,14 +13,15 @@ export function createVernemqHandler(c: Container) {
     .use(httpInput(parseVerne))
     .handler(async (event) => {
       const req = inputOf(event);
+      const chain = await c.chain();
       const verdict =
         req.hook === 'auth_on_register'
-          ? await verneRegister(await c.authnDeps(), req.client)
+          ? await verneRegister(chain, req.client)
           : req.hook === 'auth_on_subscribe'
-            ? await verneSubscribe(await c.authzDeps(), req.client, req.topics, req.v5)
-            : await vernePublish(await c.authzDeps(), { ...req.client, topic: req.topic, action: 'publish', ...(req.qos === undefined ? {} : { qos: req.qos }), ...(req.retain === undefined ? {} : { retain: req.retain }) });
-      c.log.debug({ route: 'vernemq', hook: req.hook, clientid: req.client.clientid, reason: verdict.reason }, 'decision');
-      return verneAnswer(verdict.answer);
+            ? await verneSubscribe(chain, req.client, req.topics, req.v5)
+            : await vernePublish(chain, { ...req.client, topic: req.topic, action: 'publish', ...(req.qos === undefined ? {} : { qos: req.qos }), ...(req.retain === undefined ? {} : { retain: req.retain }) });
+      c.log.debug({ route: 'vernemq', hook: req.hook, clientid: req.client.clientid, reason: verdict.reason }, 'answer');
+      return explained(c.settings.explain, event, verneAnswer(verdict.answer), verdict.traces);
     });
 }
 

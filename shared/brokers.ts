@@ -1,9 +1,7 @@
-import { authenticate, type AuthnDeps } from './authn.js';
-import { authorize, type AuthzDeps } from './authz.js';
 import type { Acc } from './http/mosquitto.js';
 import type { RabbitAclRequest, RabbitAnswer } from './http/rabbitmq.js';
 import type { VerneAnswer } from './http/vernemq.js';
-import { checkSuperuser } from './superuser.js';
+import type { Chain, Trace } from './sources/chain.js';
 import type { AclAction, AclRequest, AuthnRequest, ClientInfo } from './types.js';
 
 /**
@@ -15,15 +13,17 @@ import type { AclAction, AclRequest, AuthnRequest, ClientInfo } from './types.js
 export interface Verdict<A> {
   readonly answer: A;
   readonly reason: string;
+  /** How the chain decided (absent when no source was asked), for x-auth-explain. */
+  readonly traces?: readonly Trace[];
 }
 
 // --- RabbitMQ -------------------------------------------------------------------------------
 
 /** `/rabbitmq/user`: allow (superuser: `allow administrator`) or deny; RabbitMQ has no ignore. */
-export async function rabbitUser(deps: AuthnDeps, client: AuthnRequest): Promise<Verdict<RabbitAnswer>> {
-  const o = await authenticate(deps, client);
-  if (o.result === 'allow') return { answer: o.is_superuser ? 'allow administrator' : 'allow', reason: o.reason };
-  return { answer: 'deny', reason: `${o.result}: ${o.reason}` };
+export async function rabbitUser(chain: Chain, client: AuthnRequest): Promise<Verdict<RabbitAnswer>> {
+  const { outcome: o, trace } = await chain.authenticate(client);
+  if (o.result === 'allow') return { answer: o.is_superuser ? 'allow administrator' : 'allow', reason: o.reason, traces: [trace] };
+  return { answer: 'deny', reason: `${o.result}: ${o.reason}`, traces: [trace] };
 }
 
 /** The exchange RabbitMQ's MQTT plugin publishes to (its `mqtt.exchange` default). */
@@ -44,28 +44,28 @@ export function rabbitResource(req: RabbitAclRequest & { kind: 'resource' }): Ve
 }
 
 /** `/rabbitmq/topic`: the routing key, mapped back to MQTT, judged by the rules. */
-export async function rabbitTopic(deps: AuthzDeps, req: RabbitAclRequest & { kind: 'topic' }): Promise<Verdict<RabbitAnswer>> {
+export async function rabbitTopic(chain: Chain, req: RabbitAclRequest & { kind: 'topic' }): Promise<Verdict<RabbitAnswer>> {
   // The tag our user endpoint gave a superuser; superusers skip authorization as in EMQX.
   if (req.tags.includes('administrator')) return { answer: 'allow', reason: 'superuser (administrator tag)' };
-  const o = await authorize(deps, req.acl);
-  return { answer: o.result === 'allow' ? 'allow' : 'deny', reason: `${o.result}: ${o.reason}` };
+  const { outcome: o, trace } = await chain.authorize(req.acl);
+  return { answer: o.result === 'allow' ? 'allow' : 'deny', reason: `${o.result}: ${o.reason}`, traces: [trace] };
 }
 
 // --- mosquitto-go-auth ----------------------------------------------------------------------
 
-export async function mosquittoUser(deps: AuthnDeps, client: AuthnRequest): Promise<Verdict<boolean>> {
-  const o = await authenticate(deps, client);
-  return { answer: o.result === 'allow', reason: `${o.result}: ${o.reason}` };
+export async function mosquittoUser(chain: Chain, client: AuthnRequest): Promise<Verdict<boolean>> {
+  const { outcome: o, trace } = await chain.authenticate(client);
+  return { answer: o.result === 'allow', reason: `${o.result}: ${o.reason}`, traces: [trace] };
 }
 
 /**
- * Is this user a superuser? SUPERUSER_QUERY when set; otherwise the authentication query with the
- * username only (no password is sent here) and its first row's `is_superuser`. No row, a query that
- * needs the password, or a backend failure all answer no ({@link checkSuperuser}).
+ * Is this user a superuser? Asked without a password: the first source that knows the user
+ * answers (for SQL, the authentication query's first row's `is_superuser`); no such user, a query
+ * that needs the password, or a backend failure all answer no.
  */
-export async function superuserOf(deps: AuthnDeps, client: ClientInfo): Promise<Verdict<boolean>> {
-  const o = await checkSuperuser(deps, client);
-  return { answer: o.yes, reason: o.reason };
+export async function superuserOf(chain: Chain, client: ClientInfo): Promise<Verdict<boolean>> {
+  const { outcome, trace } = await chain.superuser(client);
+  return { answer: outcome.is_superuser, reason: outcome.reason, traces: [trace] };
 }
 
 const ACC: Record<Acc, readonly AclAction[]> = { 1: ['subscribe'], 2: ['publish'], 3: ['subscribe', 'publish'], 4: ['subscribe'] };
@@ -74,29 +74,32 @@ const ACC: Record<Acc, readonly AclAction[]> = { 1: ['subscribe'], 2: ['publish'
  * `/mosquitto/acl`. Read (1, a message about to be delivered) is judged as a subscription to that
  * topic, write (2) as a publish, subscribe (4) as a subscription; read-write (3) needs both.
  */
-export async function mosquittoAcl(deps: AuthzDeps, client: ClientInfo, topic: string, acc: Acc): Promise<Verdict<boolean>> {
+export async function mosquittoAcl(chain: Chain, client: ClientInfo, topic: string, acc: Acc): Promise<Verdict<boolean>> {
+  const traces: Trace[] = [];
   for (const action of ACC[acc]) {
-    const o = await authorize(deps, { ...client, topic, action });
-    if (o.result !== 'allow') return { answer: false, reason: `${action} ${o.result}: ${o.reason}` };
+    const { outcome: o, trace } = await chain.authorize({ ...client, topic, action });
+    traces.push(trace);
+    if (o.result !== 'allow') return { answer: false, reason: `${action} ${o.result}: ${o.reason}`, traces };
   }
-  return { answer: true, reason: 'allowed' };
+  return { answer: true, reason: 'allowed', traces };
 }
 
 // --- VerneMQ --------------------------------------------------------------------------------
 
-const verne = (result: 'allow' | 'deny' | 'ignore', reason: string): Verdict<VerneAnswer> => ({
+const verne = (result: 'allow' | 'deny' | 'ignore', reason: string, trace: Trace): Verdict<VerneAnswer> => ({
   answer: result === 'allow' ? { result: 'ok' } : result === 'ignore' ? { result: 'next' } : { error: 'not_allowed' },
   reason: `${result}: ${reason}`,
+  traces: [trace],
 });
 
-export async function verneRegister(deps: AuthnDeps, client: AuthnRequest): Promise<Verdict<VerneAnswer>> {
-  const o = await authenticate(deps, client);
-  return verne(o.result, o.reason);
+export async function verneRegister(chain: Chain, client: AuthnRequest): Promise<Verdict<VerneAnswer>> {
+  const { outcome: o, trace } = await chain.authenticate(client);
+  return verne(o.result, o.reason, trace);
 }
 
-export async function vernePublish(deps: AuthzDeps, req: AclRequest): Promise<Verdict<VerneAnswer>> {
-  const o = await authorize(deps, req);
-  return verne(o.result, o.reason);
+export async function vernePublish(chain: Chain, req: AclRequest): Promise<Verdict<VerneAnswer>> {
+  const { outcome: o, trace } = await chain.authorize(req);
+  return verne(o.result, o.reason, trace);
 }
 
 /**
@@ -104,13 +107,18 @@ export async function vernePublish(deps: AuthzDeps, req: AclRequest): Promise<Ve
  * otherwise ok with the list rewritten so each filter not allowed gets QoS 128 (MQTT 5: 135),
  * which rejects that filter alone — or an error when none is allowed.
  */
-export async function verneSubscribe(deps: AuthzDeps, client: ClientInfo, topics: ReadonlyArray<{ topic: string; qos: 0 | 1 | 2 }>, v5: boolean): Promise<Verdict<VerneAnswer>> {
+export async function verneSubscribe(chain: Chain, client: ClientInfo, topics: ReadonlyArray<{ topic: string; qos: 0 | 1 | 2 }>, v5: boolean): Promise<Verdict<VerneAnswer>> {
   const results: Array<'allow' | 'deny' | 'ignore'> = [];
-  for (const t of topics) results.push((await authorize(deps, { ...client, topic: t.topic, action: 'subscribe', qos: t.qos })).result);
+  const traces: Trace[] = [];
+  for (const t of topics) {
+    const { outcome, trace } = await chain.authorize({ ...client, topic: t.topic, action: 'subscribe', qos: t.qos });
+    results.push(outcome.result);
+    traces.push(trace);
+  }
   const reason = results.join(',');
-  if (results.every((r) => r === 'allow')) return { answer: { result: 'ok' }, reason };
-  if (results.every((r) => r === 'ignore')) return { answer: { result: 'next' }, reason };
-  if (!results.includes('allow')) return { answer: { error: 'not_allowed' }, reason };
+  if (results.every((r) => r === 'allow')) return { answer: { result: 'ok' }, reason, traces };
+  if (results.every((r) => r === 'ignore')) return { answer: { result: 'next' }, reason, traces };
+  if (!results.includes('allow')) return { answer: { error: 'not_allowed' }, reason, traces };
   const rejected = v5 ? 135 : 128;
-  return { answer: { result: 'ok', v5, topics: topics.map((t, i) => ({ topic: t.topic, qos: results[i] === 'allow' ? t.qos : rejected })) }, reason };
+  return { answer: { result: 'ok', v5, topics: topics.map((t, i) => ({ topic: t.topic, qos: results[i] === 'allow' ? t.qos : rejected })) }, reason, traces };
 }

@@ -1,5 +1,6 @@
 import type { AuthzDeps } from './authz.js';
 import type { AuthnOutcome } from './authn.js';
+import type { Logger } from './log.js';
 import { lookup } from './lookup.js';
 import { parseRow, ruleFilter, type Rule } from './rules.js';
 import { isValidFilter } from './topic.js';
@@ -81,10 +82,22 @@ export async function withConnectAcl(
   outcome: AuthnOutcome,
 ): Promise<AuthnAnswer> {
   if (outcome.result !== 'allow' || outcome.is_superuser) return outcome;
-  const rules = await connectAcl(deps, client);
+  return attachConnectAcl(await connectAcl(deps, client), { ...opts, authzFailure: deps.onBackendFailure, log: deps.log }, client, outcome);
+}
+
+/**
+ * The answer for an allow once the client's rules are known (or not): `authzFailure` decides what a
+ * failure to read them does, as in {@link withConnectAcl}. Shared with the chain of sources.
+ */
+export function attachConnectAcl(
+  rules: ConnectAcl,
+  opts: { readonly ttlS: number; readonly authnFailure: 'ignore' | 'deny'; readonly authzFailure: 'deny' | 'ignore'; readonly log: Logger; readonly nowMs?: number },
+  client: AuthnRequest,
+  outcome: AuthnOutcome,
+): AuthnAnswer {
   if ('failed' in rules) {
-    deps.log.warn({ clientid: client.clientid, problem: rules.failed, policy: deps.onBackendFailure }, 'connect-time ACL unavailable');
-    if (deps.onBackendFailure === 'ignore') return { ...outcome, reason: `${outcome.reason}; no connect-time ACL (${rules.failed})` };
+    opts.log.warn({ clientid: client.clientid, problem: rules.failed, policy: opts.authzFailure }, 'connect-time ACL unavailable');
+    if (opts.authzFailure === 'ignore') return { ...outcome, reason: `${outcome.reason}; no connect-time ACL (${rules.failed})` };
     return { result: opts.authnFailure, reason: `connect-time ACL unavailable: ${rules.failed}` };
   }
   const expireAt = Math.floor((opts.nowMs ?? Date.now()) / 1000) + opts.ttlS;

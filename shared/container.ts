@@ -1,8 +1,16 @@
 import type { AuthnDeps } from './authn.js';
+import { ConfigError } from './errors.js';
 import type { AuthzDeps } from './authz.js';
 import type { SqlStore } from './db/port.js';
+import { decisionLog } from './decisions.js';
 import { createLogger, type Logger } from './log.js';
-import { describeDatabase, loadSettings, type Settings } from './settings.js';
+import { describeDatabase, loadSettings, type Settings, type SourceSetting } from './settings.js';
+import { createChain, type Chain, type ChainLink } from './sources/chain.js';
+import { httpSource } from './sources/http.js';
+import type { Source, SourceName } from './sources/port.js';
+import { builtinTablesExist } from './builtin/schema.js';
+import { BuiltinSource } from './sources/builtin.js';
+import { authnDetail, authzDetail, sqlSource } from './sources/sql.js';
 import { compileSql, type SqlTemplate } from './template.js';
 
 /**
@@ -22,10 +30,24 @@ export interface Container {
   brokerToken(): Promise<string | undefined>;
   authnDeps(): Promise<AuthnDeps>;
   authzDeps(): Promise<AuthzDeps>;
+  /** The chain of sources (SOURCES) every handler decides through; built once, on first use. */
+  chain(): Promise<Chain>;
   close(): Promise<void>;
 }
 
-export function createContainer(settings: Settings, opts: { store?: SqlStore; log?: Logger } = {}): Container {
+export interface ContainerOptions {
+  store?: SqlStore;
+  log?: Logger;
+  /** Sources to use instead of the built ones (tests: in-memory fakes implementing the port). */
+  sources?: Partial<Record<SourceName, Source>>;
+  /** Where metric lines go (default stdout). */
+  writeMetrics?: (line: string) => void;
+  /** Monotonic milliseconds for timings, and the wall clock; injected by tests for exact records. */
+  clock?: () => number;
+  nowMs?: () => number;
+}
+
+export function createContainer(settings: Settings, opts: ContainerOptions = {}): Container {
   const log = opts.log ?? createLogger(settings.logLevel);
   const dialect = opts.store?.dialect ?? (settings.database.engine === 'mysql' ? 'mysql' : 'postgres');
   const markers = !opts.store && 'driver' in settings.database && settings.database.driver === 'data-api' ? 'named' : 'native';
@@ -45,7 +67,46 @@ export function createContainer(settings: Settings, opts: { store?: SqlStore; lo
     return store;
   };
 
-  return {
+  const failure = (s: SourceSetting) => ({ authnFailure: s.failure ?? settings.authnBackendFailure, authzFailure: s.failure ?? settings.authzBackendFailure });
+  // Built now so a bad HTTP_SOURCE_* body template stops start-up.
+  const httpEntry = settings.sources?.find((x) => x.name === 'http');
+  const httpPolicy = httpEntry && failure(httpEntry);
+  const http = settings.httpSource && httpPolicy ? httpSource(settings.httpSource, { authn: httpPolicy.authnFailure, authz: httpPolicy.authzFailure }, log) : undefined;
+  const sourceFor = (s: SourceSetting): Source => {
+    const given = opts.sources?.[s.name];
+    if (given) return given;
+    const policy = failure(s);
+    if (s.name === 'sql') {
+      // Inside the chain "no row matched" is ignore; the chain applies AUTHZ_NO_MATCH at its end.
+      return sqlSource(
+        async () => ({ ...(await container.authnDeps()), onBackendFailure: policy.authnFailure }),
+        async () => ({ ...(await container.authzDeps()), noMatch: 'ignore', onBackendFailure: policy.authzFailure }),
+      );
+    }
+    if (s.name === 'http' && http) return http;
+    if (s.name === 'builtin') return builtinSource(getStore, { ...settings, authnBackendFailure: policy.authnFailure, authzBackendFailure: policy.authzFailure }, log);
+    throw new ConfigError('SOURCES', `the ${s.name} source needs HTTP_SOURCE_URL`);
+  };
+  const decided = decisionLog({
+    log,
+    metrics: settings.metrics.format,
+    namespace: settings.metrics.namespace,
+    ...(opts.writeMetrics ? { write: opts.writeMetrics } : {}),
+    ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
+  });
+  const clocks = { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.nowMs ? { nowMs: opts.nowMs } : {}) };
+  const buildChain = async (): Promise<Chain> => {
+    // Without SOURCES: built-in first when `mqtt-auth migrate` has created its tables, as EMQX Cloud does.
+    const list: readonly SourceSetting[] = settings.sources ?? ((await builtinTablesExist(await getStore())) ? [{ name: 'builtin' }, { name: 'sql' }] : [{ name: 'sql' }]);
+    const links: ChainLink[] = list.map((s) => ({ source: sourceFor(s), ...failure(s) }));
+    if (settings.connectAcl.enabled && links[0]?.source.connectAcl === undefined) {
+      log.warn({ sources: list.map((s) => s.name) }, `CONNECT_ACL is on but the first source (${list[0]?.name}) cannot send its rules with the login: every check goes to /mqtt/acl`);
+    }
+    return createChain(links, { noMatch: settings.authzNoMatch, ...(settings.connectAcl.enabled ? { connectAcl: { ttlS: settings.connectAcl.ttlS } } : {}), log, decided, ...clocks });
+  };
+  let chain: Promise<Chain> | undefined;
+
+  const container: Container = {
     settings,
     log,
     authnQuery,
@@ -76,11 +137,17 @@ export function createContainer(settings: Settings, opts: { store?: SqlStore; lo
       rowShape: settings.aclRowShape,
       legacyOrder: settings.legacyRowOrder,
     }),
+    chain: () =>
+      (chain ??= buildChain().catch((err: unknown) => {
+        chain = undefined;
+        throw err;
+      })),
     close: async () => {
       if (store) await (await store).close();
       store = undefined;
     },
   };
+  return container;
 }
 
 async function openStore(settings: Settings, log: Logger): Promise<SqlStore> {
@@ -97,6 +164,26 @@ async function openStore(settings: Settings, log: Logger): Promise<SqlStore> {
   if (db.engine === 'postgres') return (await import('./db/postgres.js')).createPostgresStore(db.url, settings.pool);
   if (db.engine === 'mysql') return (await import('./db/mysql.js')).createMysqlStore(db.url, settings.pool);
   return (await import('./db/pglite.js')).createPgliteStore(db.dataDir, settings.passwordHash, settings.pool.queryTimeoutMs);
+}
+
+/**
+ * The built-in store as a chain source, over the container's store (opened on first use), with
+ * explain's details read from its outcomes as for the SQL source.
+ */
+function builtinSource(store: () => Promise<SqlStore>, settings: Settings, log: Logger): Source {
+  let source: Promise<BuiltinSource> | undefined;
+  const get = () =>
+    (source ??= store()
+      .then((s) => new BuiltinSource(s, settings, log))
+      .catch((err: unknown) => {
+        source = undefined; // the store is opened again by the next request
+        throw err;
+      }));
+  return {
+    name: 'builtin',
+    authenticate: async (req) => authnDetail(await (await get()).authenticate(req), settings.passwordHash.name),
+    authorize: async (req) => authzDetail(await (await get()).authorize(req)),
+  };
 }
 
 let shared: Container | undefined;

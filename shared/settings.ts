@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseHashConfig, type HashConfig } from './hash.js';
 import { TOKEN_PATTERN, TOKEN_SHAPE } from './http/token.js';
+import { DEFAULT_HTTP_AUTHN_BODY, DEFAULT_HTTP_AUTHZ_BODY, type HttpSourceSettings } from './sources/http.js';
+import type { SourceName } from './sources/port.js';
 
 /**
  * Settings come from the environment, are validated once, frozen and passed down. A bad value stops
@@ -69,6 +71,17 @@ export interface Settings {
   readonly aclRowShape: 'auto' | 'emqx5' | 'legacy';
   /** The order EMQX 4 rows are judged in. */
   readonly legacyRowOrder: 'last-first' | 'top-down';
+  /**
+   * SOURCES: the chain, in order, each with its own failure policy when given (`sql:deny`);
+   * undefined: `builtin,sql` when the built-in tables exist, else `sql`.
+   */
+  readonly sources: readonly SourceSetting[] | undefined;
+  /** The operator's auth service (HTTP_SOURCE_*), when `http` is in SOURCES. */
+  readonly httpSource: HttpSourceSettings | undefined;
+  /** EXPLAIN=on: a request carrying `x-auth-explain: 1` gets the decision's trace in that header. */
+  readonly explain: boolean;
+  /** Decision counts and latency as CloudWatch EMF (on by default in Lambda). */
+  readonly metrics: { readonly format: 'emf' | 'off'; readonly namespace: string };
   /** Built-in store: whether a user's `user_id` is the client's username or its client id (EMQX `user_id_type`). */
   readonly builtinUserIdType: 'username' | 'clientid';
   readonly pool: {
@@ -79,6 +92,60 @@ export interface Settings {
     readonly maxLifetimeS: number;
   };
 }
+
+/** One entry of SOURCES: a source and, optionally, the failure policy it answers for authn and authz. */
+export interface SourceSetting {
+  readonly name: SourceName;
+  readonly failure?: 'ignore' | 'deny';
+}
+
+const SOURCE_NAMES: readonly SourceName[] = ['builtin', 'sql', 'http'];
+
+const sourceList = z
+  .string()
+  .transform((v) => v.split(',').map((x) => x.trim()))
+  .pipe(
+    z
+      .array(z.string().regex(/^(builtin|sql|http)(:(ignore|deny))?$/, 'each entry must be builtin, sql or http, optionally with :ignore or :deny (e.g. builtin,sql:deny)'))
+      .refine((names) => new Set(names.map((n) => n.split(':')[0])).size === names.length, 'names a source twice'),
+  )
+  .transform((entries): SourceSetting[] =>
+    entries.flatMap((e) => {
+      const [name = '', failure] = e.split(':');
+      const known = SOURCE_NAMES.find((n) => n === name);
+      if (known === undefined) return [];
+      return failure === 'ignore' || failure === 'deny' ? [{ name: known, failure }] : [{ name: known }];
+    }),
+  );
+
+/** A JSON object whose values are all strings (headers, body templates). */
+const stringMap = (what: string) =>
+  z.string().transform((v, ctx) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what}` });
+      return z.NEVER;
+    }
+    const ok = z.record(z.string(), z.string()).safeParse(parsed);
+    if (!ok.success || Array.isArray(parsed)) {
+      ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what} (every value a string)` });
+      return z.NEVER;
+    }
+    return ok.data;
+  });
+
+const httpUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.username === '' && u.password === '' && u.hash === '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// URL without user info or fragment (send credentials in HTTP_SOURCE_HEADERS)');
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const text = z.string().refine((s) => s.trim() !== '', 'must not be empty');
@@ -134,6 +201,17 @@ const SETTINGS = {
   BROKER_TOKEN: text.refine((v) => TOKEN_PATTERN.test(v), TOKEN_SHAPE).optional(),
   BROKER_TOKEN_SECRET_ARN: arn('secretsmanager').optional(),
   AWS_LAMBDA_FUNCTION_NAME: z.string().optional(),
+  SOURCES: sourceList.optional(),
+  HTTP_SOURCE_URL: httpUrl.optional(),
+  HTTP_SOURCE_ACL_URL: httpUrl.optional(),
+  HTTP_SOURCE_METHOD: z.enum(['post', 'get']).default('post'),
+  HTTP_SOURCE_HEADERS: stringMap('header values').default({}),
+  HTTP_SOURCE_TIMEOUT_MS: int(100, 30_000).default(2000),
+  HTTP_SOURCE_AUTHN_BODY: stringMap('templates').default({ ...DEFAULT_HTTP_AUTHN_BODY }),
+  HTTP_SOURCE_AUTHZ_BODY: stringMap('templates').default({ ...DEFAULT_HTTP_AUTHZ_BODY }),
+  EXPLAIN: z.enum(['off', 'on']).default('off'),
+  METRICS: z.enum(['emf', 'off']).optional(),
+  METRICS_NAMESPACE: z.string().regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be 1–255 letters, digits or . - _ / # :').default('mqtt-auth'),
 } as const;
 
 type Raw = { [K in keyof typeof SETTINGS]: z.output<(typeof SETTINGS)[K]> };
@@ -167,6 +245,10 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     superuserQuery: s.SUPERUSER_QUERY,
     aclRowShape: s.ACL_ROW_SHAPE,
     legacyRowOrder: s.LEGACY_ROW_ORDER,
+    sources: s.SOURCES,
+    httpSource: httpSourceSettings(s),
+    explain: s.EXPLAIN === 'on',
+    metrics: { format: s.METRICS ?? (env['AWS_LAMBDA_FUNCTION_NAME'] ? 'emf' : 'off'), namespace: s.METRICS_NAMESPACE },
     builtinUserIdType: s.BUILTIN_USER_ID_TYPE,
     pool: {
       max: s.DB_POOL_MAX,
@@ -176,6 +258,30 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
       maxLifetimeS: s.DB_MAX_LIFETIME_S,
     },
   } satisfies Settings);
+}
+
+function httpSourceSettings(s: Raw): HttpSourceSettings | undefined {
+  const wanted = s.SOURCES?.some((x) => x.name === 'http') === true;
+  if (!wanted) return undefined;
+  if (s.HTTP_SOURCE_URL === undefined) throw new ConfigError('HTTP_SOURCE_URL', 'is required when SOURCES names http (the URL of your authentication service)');
+  const headers = Object.fromEntries(Object.entries(s.HTTP_SOURCE_HEADERS).map(([k, v]) => [k.toLowerCase(), v]));
+  if (s.HTTP_SOURCE_METHOD === 'get' && headers['content-type'] !== undefined) throw new ConfigError('HTTP_SOURCE_HEADERS', 'content-type cannot be set with HTTP_SOURCE_METHOD=get (the body goes in the query string)');
+  const type = headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  if (type !== undefined && type !== 'application/json' && type !== 'application/x-www-form-urlencoded') throw new ConfigError('HTTP_SOURCE_HEADERS', 'content-type must be application/json or application/x-www-form-urlencoded');
+  for (const [name, value] of Object.entries(headers)) {
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) throw new ConfigError('HTTP_SOURCE_HEADERS', `"${name.slice(0, 40)}" is not a valid header name`);
+    // The value may be a secret: the message names the header, never its value.
+    if (/[\r\n\0]/.test(value)) throw new ConfigError('HTTP_SOURCE_HEADERS', `the value of "${name}" contains a line break or NUL`);
+  }
+  return {
+    url: s.HTTP_SOURCE_URL,
+    aclUrl: s.HTTP_SOURCE_ACL_URL,
+    method: s.HTTP_SOURCE_METHOD,
+    headers,
+    timeoutMs: s.HTTP_SOURCE_TIMEOUT_MS,
+    authnBody: s.HTTP_SOURCE_AUTHN_BODY,
+    authzBody: s.HTTP_SOURCE_AUTHZ_BODY,
+  };
 }
 
 /**

@@ -28,6 +28,8 @@ export function isLegacySuperuser(value: unknown): boolean {
 
 export interface SuperuserAnswer {
   readonly yes: boolean;
+  /** Whether the query found the client at all (a chain asks its next source when not). */
+  readonly known: boolean;
   readonly reason: string;
 }
 
@@ -40,12 +42,12 @@ export interface SuperuserAnswer {
 export async function checkSuperuser(deps: AuthnDeps, client: ClientInfo): Promise<SuperuserAnswer> {
   const query = deps.superuserQuery ?? deps.query;
   const found = await lookup({ ...deps, query, onBackendFailure: 'not a superuser' }, client, 'superuser check');
-  if ('failed' in found) return { yes: false, reason: found.failed };
+  if ('failed' in found) return { yes: false, known: false, reason: found.failed };
   const row = found.rows[0];
-  if (row === undefined) return { yes: false, reason: 'no such user' };
+  if (row === undefined) return { yes: false, known: false, reason: 'no such user' };
   let yes: boolean;
   if (deps.superuserQuery === undefined) yes = toBool(row['is_superuser']);
-  else if (found.rows.length !== 1) return { yes: false, reason: `SUPERUSER_QUERY returned ${found.rows.length} rows, not one` };
+  else if (found.rows.length !== 1) return { yes: false, known: true, reason: `SUPERUSER_QUERY returned ${found.rows.length} rows, not one` };
   else yes = isLegacySuperuser('is_superuser' in row ? row['is_superuser'] : Object.values(row)[0]);
-  return { yes, reason: yes ? 'is_superuser' : 'not a superuser' };
+  return { yes, known: true, reason: yes ? 'is_superuser' : 'not a superuser' };
 }

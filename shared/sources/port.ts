@@ -1,6 +1,30 @@
 import type { AuthnOutcome } from '../authn.js';
 import type { AuthzOutcome } from '../authz.js';
-import type { AclRequest, AuthnRequest } from '../types.js';
+import type { ConnectAcl } from '../connectacl.js';
+import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
+
+export type SourceName = 'builtin' | 'sql' | 'http';
+
+/**
+ * What a source may tell `explain` and the decision log beyond its outcome. Never a password,
+ * a hash, a salt or a token.
+ */
+export interface SourceDetail {
+  /** Which row decided: the user row (0) or the index of the matching ACL row. */
+  readonly row?: number;
+  /** A source's own name for the rule or record that decided (e.g. a built-in rule id). */
+  readonly rule?: string;
+  /** The password hash algorithm that ran. */
+  readonly algorithm?: string;
+  /** True when the outcome is the source's failure policy (its backend could not answer). */
+  readonly failure?: boolean;
+}
+
+export type SourceAuthn = AuthnOutcome & { readonly detail?: SourceDetail };
+export type SourceAuthz = AuthzOutcome & { readonly detail?: SourceDetail };
+
+/** go-auth's superuser question: `unknown` lets the next source answer. */
+export type SuperuserAnswer = { readonly known: false; readonly reason: string } | { readonly known: true; readonly is_superuser: boolean; readonly reason: string };
 
 /**
  * One source of users and rules in the chain set by `SOURCES` (built-in store, the operator's SQL,
@@ -9,8 +33,15 @@ import type { AclRequest, AuthnRequest } from '../types.js';
  * backend failure answers that source's failure policy (never allow).
  */
 export interface Source {
-  readonly name: 'builtin' | 'sql' | 'http';
-  authenticate(req: AuthnRequest): Promise<AuthnOutcome>;
+  readonly name: SourceName;
+  authenticate(req: AuthnRequest): Promise<SourceAuthn>;
   /** `ignore` when no rule matched: the chain applies AUTHZ_NO_MATCH after its last source. */
-  authorize(req: AclRequest): Promise<AuthzOutcome>;
+  authorize(req: AclRequest): Promise<SourceAuthz>;
+  /** Is this user a superuser, without a password (mosquitto-go-auth)? Absent: the source is skipped. */
+  superuser?(client: ClientInfo): Promise<SuperuserAnswer>;
+  /**
+   * The client's rules in EMQX's `acl` form, in this source's order, for connect-time ACL. Absent:
+   * the source's rules cannot travel with the login, so /mqtt/acl asks it.
+   */
+  connectAcl?(client: AuthnRequest): Promise<ConnectAcl>;
 }

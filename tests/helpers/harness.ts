@@ -30,12 +30,15 @@ export class FakeStore implements SqlStore {
   async close(): Promise<void> {}
 }
 
-/** A container built from environment-style settings, optionally over a given store. */
+/**
+ * A container built from environment-style settings, optionally over a given store. SOURCES is
+ * `sql` unless given, so the store sees only the operator's queries (no built-in table probe).
+ */
 export function containerFor(env: Record<string, string>, store?: SqlStore, log?: Logger): Container {
   const opts: { store?: SqlStore; log?: Logger } = {};
   if (store) opts.store = store;
   opts.log = log ?? createLogger('silent');
-  return createContainer(loadSettings(env), opts);
+  return createContainer(loadSettings({ SOURCES: 'sql', ...env }), opts);
 }
 
 export interface Sent {
@@ -105,12 +108,12 @@ export interface Answer {
   body: Record<string, unknown>;
 }
 
-/** Calls the authentication and ACL handlers the way API Gateway would. */
-export function handlersFor(c: Container) {
+/** Calls the authentication and ACL handlers the way API Gateway would; `always` headers go with every call. */
+export function handlersFor(c: Container, always: Record<string, string> = {}) {
   const authHandler = createAuthHandler(c);
   const aclHandler = createAclHandler(c);
   const call = async (which: 'auth' | 'acl', path: string, sent: Sent): Promise<Answer> => {
-    const event = apiEvent(path, sent);
+    const event = apiEvent(path, { ...sent, headers: { ...always, ...sent.headers } });
     const res = which === 'auth' ? await authHandler(event, context) : await aclHandler(event, context);
     return { status: res.statusCode, contentType: res.headers?.['content-type'] as string | undefined, body: JSON.parse(res.body) as Record<string, unknown> };
   };

@@ -154,12 +154,12 @@ describe('connect-time ACL rules (EMQX 5.8+ `acl` format)', () => {
 
 describe('VerneMQ subscribe verdicts', () => {
   it('a filter nobody rules on is rejected alone when another is allowed; all unruled → next', async () => {
-    const { deps } = await authzDeps([{ permission: 'allow', action: 'subscribe', topic: 'a/#' }]);
+    const chain = await containerFor({}, new FakeStore([{ permission: 'allow', action: 'subscribe', topic: 'a/#' }])).chain();
     const both = [
       { topic: 'a/x', qos: 1 as const },
       { topic: 'b/x', qos: 0 as const },
     ];
-    expect((await verneSubscribe(deps, alice, both, false)).answer).toEqual({ result: 'ok', v5: false, topics: [{ topic: 'a/x', qos: 1 }, { topic: 'b/x', qos: 128 }] });
-    expect((await verneSubscribe(deps, alice, [both[1]!], false)).answer).toEqual({ result: 'next' });
+    expect((await verneSubscribe(chain, alice, both, false)).answer).toEqual({ result: 'ok', v5: false, topics: [{ topic: 'a/x', qos: 1 }, { topic: 'b/x', qos: 128 }] });
+    expect((await verneSubscribe(chain, alice, [both[1]!], false)).answer).toEqual({ result: 'next' });
   });
 });

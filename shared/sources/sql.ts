@@ -1,0 +1,48 @@
+import { authenticate, type AuthnDeps, type AuthnOutcome } from '../authn.js';
+import { authorize, type AuthzDeps, type AuthzOutcome } from '../authz.js';
+import { connectAcl } from '../connectacl.js';
+import { checkSuperuser } from '../superuser.js';
+import type { Source, SourceAuthn, SourceAuthz, SuperuserAnswer } from './port.js';
+
+/** Reasons the SQL authenticator and authorizer give (optionally after a source's prefix). */
+const HASHED = /^([a-z-]+: )?(password verified|wrong password|malformed stored hash)/;
+const MATCHED = /^([a-z-]+: )?row (\d+) matched$/;
+const FAILED = /^([a-z-]+: )?(backend failure: |invalid ACL row )/;
+
+/**
+ * What explain needs, read from the outcome of the one SQL authenticator/authorizer: the user row
+ * and algorithm once the hasher ran, the matching ACL row, or that the failure policy answered.
+ */
+export function authnDetail(o: AuthnOutcome, algorithm: string): SourceAuthn {
+  if (FAILED.test(o.reason)) return { ...o, detail: { failure: true } };
+  return HASHED.test(o.reason) ? { ...o, detail: { row: 0, algorithm } } : o;
+}
+
+export function authzDetail(o: AuthzOutcome): SourceAuthz {
+  const row = MATCHED.exec(o.reason)?.[2];
+  if (row !== undefined) return { ...o, detail: { row: Number(row) } };
+  return FAILED.test(o.reason) ? { ...o, detail: { failure: true } } : o;
+}
+
+/**
+ * The operator's own SQL templates (AUTHN_QUERY, AUTHZ_QUERY) as a chain source: EMQX 5's SQL
+ * authenticator and authorizer, unchanged. Its failure policies are those in `deps`; its `ignore`
+ * for authorization means "no row matched" (the chain applies AUTHZ_NO_MATCH at its end).
+ */
+export function sqlSource(authn: () => Promise<AuthnDeps>, authz: () => Promise<AuthzDeps>): Source {
+  return {
+    name: 'sql',
+    async authenticate(req): Promise<SourceAuthn> {
+      const deps = await authn();
+      return authnDetail(await authenticate(deps, req), deps.hash.name);
+    },
+    async authorize(req): Promise<SourceAuthz> {
+      return authzDetail(await authorize(await authz(), req));
+    },
+    async superuser(client): Promise<SuperuserAnswer> {
+      const o = await checkSuperuser(await authn(), client);
+      return o.known ? { known: true, is_superuser: o.yes, reason: o.reason } : { known: false, reason: o.reason };
+    },
+    connectAcl: async (client) => connectAcl(await authz(), client),
+  };
+}
