@@ -1,7 +1,7 @@
 import { createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from './errors.js';
 
 /**
