@@ -80,16 +80,37 @@ class StageError extends Error {
   constructor(message) {
     super(message);
     this.name = 'StageError';
+    // The framework prints `stack`: the message is what the operator needs, not our call sites.
+    this.stack = `${this.name}: ${message}`;
   }
 }
 
-const issueText = (file, issue) => `${file}: ${issue.path.length ? issue.path.join('.') : '(file)'} ${issue.message}`;
+/** What a missing required field is for, so the message says why it is needed. */
+const REQUIRED = {
+  region: 'the AWS region the stage deploys to',
+  database: 'the tenant database (engine, driver, …)',
+  brokerTokenSecretArn: 'every deployed stage authenticates the broker: the ARN of a Secrets Manager secret holding its token',
+  'database.driver': 'proxy or data-api',
+  'database.engine': 'postgres or mysql',
+  'database.secretArn': 'the Secrets Manager secret with the database credentials',
+};
 
-/** Reads and validates `<stagesDir>/<stage>.yml`; throws a StageError naming the file and field. */
-function readStage(stage, dir = stagesDir()) {
+function issueText(file, issue) {
+  const at = issue.path.join('.');
+  const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
+  const why = missing ? `is required${REQUIRED[at] ? ` (${REQUIRED[at]})` : ''}` : issue.code === 'unrecognized_keys' ? `has unknown field(s) ${issue.keys.join(', ')}` : issue.message;
+  return `${file}: ${at || '(top level)'} ${why}`;
+}
+
+/**
+ * Reads and validates `<dir>/<stage>.yml`; throws a StageError naming the file and field. `app` is
+ * the application's `loadSettings` and `compileSql` (loaded from the TypeScript sources by default).
+ */
+function readStage(stage, dir = stagesDir(), app = application()) {
   if (!/^[a-z0-9][a-z0-9-]*$/.test(stage)) throw new StageError(`stage name "${stage}" must be lower-case letters, digits and dashes`);
   const file = path.join(dir, `${stage}.yml`);
-  const shown = path.relative(ROOT, file) || file;
+  const inRepo = path.relative(ROOT, file);
+  const shown = inRepo.startsWith('..') || path.isAbsolute(inRepo) ? file : inRepo;
   let source;
   try {
     source = fs.readFileSync(file, 'utf8');
@@ -107,7 +128,7 @@ function readStage(stage, dir = stagesDir()) {
   if (!parsed.success) throw new StageError(parsed.error.issues.map((i) => issueText(shown, i)).join('; '));
   const tenant = parsed.data;
   const env = environment(tenant);
-  checkWithApplication(env, shown);
+  checkWithApplication(app, env, shown);
   return { stage, file: shown, ...tenant, environment: env };
 }
 
@@ -147,11 +168,10 @@ function environment(t) {
 }
 
 const load = (file) => tsx.require(path.join(ROOT, file), __filename);
+const application = () => ({ loadSettings: load('shared/settings.ts').loadSettings, compileSql: load('shared/template.ts').compileSql });
 
 /** The same checks a cold start runs: settings (zod, frozen) and both SQL templates. */
-function checkWithApplication(env, shown) {
-  const { loadSettings } = load('shared/settings.ts');
-  const { compileSql } = load('shared/template.ts');
+function checkWithApplication({ loadSettings, compileSql }, env, shown) {
   try {
     const s = loadSettings(env);
     const markers = env.DB_DRIVER === 'data-api' ? 'named' : 'native';
@@ -206,7 +226,8 @@ module.exports = {
   memoryForStage: async (ctx) => (await tenantFor(ctx)).memorySize ?? 1024,
   vpcForStage: async (ctx) => {
     const t = await tenantFor(ctx);
-    return t.vpc === undefined ? {} : { subnetIds: t.vpc.subnetIds, securityGroupIds: t.vpc.securityGroupIds };
+    // null: no VPC (the Data API is reached over HTTPS); serverless.yml falls back to null.
+    return t.vpc === undefined ? null : { subnetIds: t.vpc.subnetIds, securityGroupIds: t.vpc.securityGroupIds };
   },
   iamForStage: async (ctx) => iamStatements(await tenantFor(ctx)),
   functions: async () => functionsFromRoutes(routes()),
