@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   const bundles: Bundle[] = [];
-  const baselineFile = `${OUT}/bare-postgres.js`;
+  const baselineFile = `${OUT}/bare-postgres.cjs`;
   const baseline: Bundle = {
     label: 'bare postgres.js import',
     file: baselineFile,
@@ -89,21 +89,20 @@ async function main(): Promise<void> {
     ['bcryptjs', "import bcrypt from 'bcryptjs';\nexport const b = bcrypt;\n"],
     ['@middy/core', "import middy from '@middy/core';\nexport const m = middy;\n"],
   ] as const) {
-    const file = `${OUT}/part-${parts.length}.js`;
+    const file = `${OUT}/part-${parts.length}.cjs`;
     parts.push({ label: `  part: ${name}`, file, bytes: await buildTo(file, { contents }, []), env: {}, timed: true, samples: [] });
   }
   const fns = [...new Set(ROUTES.map((r) => r.fn))];
   for (const stage of STAGES) {
     const tenant = readStage(stage);
     for (const fn of fns) {
-      const file = `${OUT}/${stage}/${fn}.js`;
+      const file = `${OUT}/${stage}/${fn}.cjs`;
       const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, [bundle.driverPlugin(tenant.database)]);
       // LOG_LEVEL silent keeps the start-up log line out of the measurement's output, not its cost:
       // pino is still built and the settings still parsed.
       bundles.push({ label: `${stage}/${fn}`, file, bytes, env: { ...tenant.environment, LOG_LEVEL: 'silent' }, timed: TIMED.has(fn), samples: [] });
     }
   }
-  writeFileSync(`${OUT}/package.json`, '{"type":"commonjs"}\n');
 
   const timed = [baseline, ...parts, ...bundles.filter((b) => b.timed)];
   for (const b of timed) initMs(b); // warm the file cache

@@ -165,9 +165,9 @@ describe.each(STAGES)('stage %s', (stage) => {
     for (const fn of FN_NAMES) {
       const zip = `${ROOT}.package/${stage}/${fn}.zip`;
       const listing = execFileSync('unzip', ['-Z1', zip], { encoding: 'utf8' }).trim().split('\n');
-      expect(listing).toEqual([`functions/${fn}.js`]);
+      expect(listing).toEqual([`functions/${fn}.cjs`]);
     }
-    const js = execFileSync('unzip', ['-p', `${ROOT}.package/${stage}/auth.zip`, 'functions/auth.js'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    const js = execFileSync('unzip', ['-p', `${ROOT}.package/${stage}/auth.zip`, 'functions/auth.cjs'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
     // postgres.js names its errors PostgresError; mysql2 ships its authentication plugins by name.
     // (Booleans, so a failure does not print the bundle.)
     const has = (s: string): boolean => js.includes(s);
