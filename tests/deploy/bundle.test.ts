@@ -61,7 +61,7 @@ test('a stage whose settings ask for a driver its bundle lacks answers by the fa
     await build({ ...bundle.esbuildOptions(20), entryPoints: [`${ROOT}functions/auth.ts`], plugins: [bundle.driverPlugin({ engine: 'postgres', driver: 'proxy' })], outfile: file, logLevel: 'silent' });
     const event = apiEvent('/mqtt/auth', { contentType: 'application/json', body: JSON.stringify({ username: 'demo', password: 'public', clientid: 'c1' }), headers: { authorization: 'Bearer t0ken' } });
     const run = (failure: string) => {
-      const probe = `require(${JSON.stringify(file)}).handler(JSON.parse(process.argv[1]), {}).then((r) => process.stdout.write('ANSWER=' + JSON.stringify(r)))`;
+      const probe = `require(${JSON.stringify(file)}).handler(JSON.parse(process.argv[1]), {}).then((r) => process.stderr.write(JSON.stringify(r)))`;
       const env = {
         PATH: process.env.PATH ?? '',
         NODE_PATH: `${ROOT}node_modules`,
@@ -75,8 +75,8 @@ test('a stage whose settings ask for a driver its bundle lacks answers by the fa
         LOG_LEVEL: 'error',
       };
       const r = spawnSync(process.execPath, ['-e', probe, JSON.stringify(event)], { env, encoding: 'utf8', timeout: 20_000 });
-      const [logs = '', answer = 'null'] = r.stdout.split('ANSWER=');
-      return { status: r.status, logs, answer: JSON.parse(answer) as { statusCode: number; body: string } | null };
+      // The answer on stderr, pino's lines on stdout.
+      return { status: r.status, logs: r.stdout, answer: JSON.parse(r.stderr || 'null') as { statusCode: number; body: string } | null };
     };
     for (const failure of ['ignore', 'deny']) {
       const { status, logs, answer } = run(failure);
