@@ -1,7 +1,7 @@
 import { createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Argon2Variant } from './argon2.js';
 import { ConfigError } from './errors.js';
 

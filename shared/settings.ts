@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from './errors.js';
 import { parseHashConfig, type HashConfig } from './hash.js';
 import { TOKEN_PATTERN, TOKEN_SHAPE } from './http/token.js';

@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import type { MiddlewareObj } from '@middy/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';

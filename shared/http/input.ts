@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError } from '../errors.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
 import { parseForm, type HttpRequest } from './event.js';

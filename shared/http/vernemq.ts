@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuthnRequest, ClientInfo } from '../types.js';

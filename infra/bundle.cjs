@@ -1,0 +1,70 @@
+'use strict';
+/**
+ * Lean bundles: a function's bundle carries only the database driver its stage uses. The container
+ * loads each adapter with a dynamic `import()` of one module in `shared/db/`; for a given stage every
+ * other adapter (and PGlite, which is for the local server only) resolves to a stub that fails when
+ * loaded, so esbuild never pulls the unused driver in. The stage's own settings never ask for a
+ * stubbed adapter; the stub makes a mismatch an error (answered by the failure policy), never a
+ * silent fallback.
+ *
+ * serverless-esbuild loads this file as `custom.esbuild.plugins` and calls it with the framework;
+ * `npm run bench` builds the same bundles through `esbuildOptions` and `driverPlugin`.
+ */
+
+/** Adapter modules in shared/db/ by the stage they belong to. */
+const ADAPTERS = ['postgres', 'mysql', 'pglite', 'data-api', 'rotating'];
+
+/** The adapters a stage's bundle keeps. */
+function keptAdapters(engine, driver) {
+  if (driver === 'data-api') return ['data-api'];
+  return [engine, 'rotating'];
+}
+
+/** esbuild plugin replacing every other adapter of `shared/db/` with a stub. */
+function driverPlugin({ engine, driver }) {
+  if (!['postgres', 'mysql'].includes(engine) || !['proxy', 'data-api'].includes(driver)) {
+    throw new Error(`bundle: unknown database engine "${engine}" or driver "${driver}" (expected postgres|mysql and proxy|data-api)`);
+  }
+  const kept = keptAdapters(engine, driver);
+  const dropped = ADAPTERS.filter((a) => !kept.includes(a));
+  const filter = new RegExp(`(^|/)(${dropped.map((a) => a.replace('-', '\\-')).join('|')})\\.js$`);
+  return {
+    name: 'mqtt-auth-stage-driver',
+    setup(build) {
+      build.onResolve({ filter }, (args) => {
+        const underDb = /[\\/]shared[\\/]db$/.test(args.resolveDir) || (/[\\/]shared$/.test(args.resolveDir) && args.path.startsWith('./db/'));
+        if (!underDb) return undefined;
+        return { path: args.path, namespace: 'absent-adapter' };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'absent-adapter' }, (args) => ({
+        contents: `throw new Error(${JSON.stringify(`database adapter ${args.path} is not in this bundle (built for ${engine} via ${driver})`)});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/** The esbuild options shared by packaging and the bench (serverless-esbuild adds entry points). */
+function esbuildOptions(nodeMajor) {
+  return {
+    bundle: true,
+    minify: true,
+    sourcemap: false,
+    target: `node${nodeMajor}`,
+    platform: 'node',
+    format: 'cjs',
+    // The Lambda Node.js runtime ships the AWS SDK v3 (aws.md §3.2).
+    external: ['@aws-sdk/*'],
+  };
+}
+
+/** serverless-esbuild's entry: the plugin for the stage being packaged, read from its environment. */
+function pluginsForServerless(serverless) {
+  const env = serverless.service.provider.environment || {};
+  return [driverPlugin({ engine: env.DB_ENGINE, driver: env.DB_DRIVER })];
+}
+
+module.exports = pluginsForServerless;
+module.exports.driverPlugin = driverPlugin;
+module.exports.esbuildOptions = esbuildOptions;
+module.exports.keptAdapters = keptAdapters;

@@ -1,0 +1,234 @@
+'use strict';
+/**
+ * The tenant's stage file (`infra/stages/<stage>.yml`) turned into what `serverless.yml` needs:
+ * the Lambda environment, the VPC, the least-privilege IAM statements and the functions with their
+ * HTTP API routes (read from `shared/routes.ts`, the one route table).
+ *
+ * serverless.yml loads this file through `${file(./infra/tenant.cjs):…}`; each property is called
+ * with the framework's variable resolver. A missing or invalid stage file stops packaging with a
+ * message naming the file and the field. The resulting environment is then checked by the
+ * application's own settings loader and SQL compiler, so a stage that packages also starts.
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const { z } = require('zod');
+const YAML = require('yaml');
+const tsx = require('tsx/cjs/api');
+
+const ROOT = path.resolve(__dirname, '..');
+/** Where stage files live; the end-to-end tests point it at a temporary folder. */
+const stagesDir = () => process.env.MAF_STAGES_DIR || path.join(ROOT, 'infra', 'stages');
+
+const arn = (service) =>
+  z
+    .string()
+    .regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`), `must be an ARN of the form arn:aws:${service}:<region>:<account>:…`);
+const text = z.string().trim().min(1, 'must not be empty');
+
+const vpc = z.strictObject({
+  subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id (subnet-…)')).min(1, 'needs at least one subnet'),
+  securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id (sg-…)')).min(1, 'needs at least one security group'),
+});
+
+const database = z.discriminatedUnion('driver', [
+  z.strictObject({
+    driver: z.literal('proxy'),
+    engine: z.enum(['postgres', 'mysql']),
+    host: text,
+    port: z.number().int().min(1).max(65535).optional(),
+    name: text,
+    secretArn: arn('secretsmanager'),
+  }),
+  z.strictObject({
+    driver: z.literal('data-api'),
+    engine: z.enum(['postgres', 'mysql']),
+    resourceArn: arn('rds'),
+    name: text.optional(),
+    secretArn: arn('secretsmanager'),
+  }),
+]);
+
+/** The stage file. Unknown keys are refused, so a misspelt field is named rather than ignored. */
+const StageFile = z
+  .strictObject({
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
+    database,
+    brokerTokenSecretArn: arn('secretsmanager'),
+    queries: z.strictObject({ authn: text.optional(), authz: text.optional() }).optional(),
+    /** EMQX 5's password_hash_algorithm object. */
+    passwordHash: z.record(z.string(), z.unknown()).optional(),
+    policies: z
+      .strictObject({
+        authzNoMatch: z.enum(['ignore', 'allow', 'deny']).optional(),
+        authnBackendFailure: z.enum(['ignore', 'deny']).optional(),
+        authzBackendFailure: z.enum(['deny', 'ignore']).optional(),
+      })
+      .optional(),
+    connectAcl: z.strictObject({ enabled: z.boolean(), ttlS: z.number().int().optional() }).optional(),
+    mosquittoResponseMode: z.enum(['status', 'json', 'text']).optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+    memorySize: z.number().int().min(128).max(10240).optional(),
+    vpc: vpc.optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.database.driver === 'proxy' && s.vpc === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['vpc'], message: 'is required with database.driver proxy (the functions reach RDS Proxy inside the VPC)' });
+    }
+  });
+
+class StageError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'StageError';
+    // The framework prints `stack`: the message is what the operator needs, not our call sites.
+    this.stack = `${this.name}: ${message}`;
+  }
+}
+
+/** What a missing required field is for, so the message says why it is needed. */
+const REQUIRED = {
+  region: 'the AWS region the stage deploys to',
+  database: 'the tenant database (engine, driver, …)',
+  brokerTokenSecretArn: 'every deployed stage authenticates the broker: the ARN of a Secrets Manager secret holding its token',
+  'database.driver': 'proxy or data-api',
+  'database.engine': 'postgres or mysql',
+  'database.secretArn': 'the Secrets Manager secret with the database credentials',
+};
+
+function issueText(file, issue) {
+  const at = issue.path.join('.');
+  const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
+  const why = missing ? `is required${REQUIRED[at] ? ` (${REQUIRED[at]})` : ''}` : issue.code === 'unrecognized_keys' ? `has unknown field(s) ${issue.keys.join(', ')}` : issue.message;
+  return `${file}: ${at || '(top level)'} ${why}`;
+}
+
+/**
+ * Reads and validates `<dir>/<stage>.yml`; throws a StageError naming the file and field. `app` is
+ * the application's `loadSettings` and `compileSql` (loaded from the TypeScript sources by default).
+ */
+function readStage(stage, dir = stagesDir(), app = application()) {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(stage)) throw new StageError(`stage name "${stage}" must be lower-case letters, digits and dashes`);
+  const file = path.join(dir, `${stage}.yml`);
+  const inRepo = path.relative(ROOT, file);
+  const shown = inRepo.startsWith('..') || path.isAbsolute(inRepo) ? file : inRepo;
+  let source;
+  try {
+    source = fs.readFileSync(file, 'utf8');
+  } catch {
+    const known = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.yml')).map((f) => f.slice(0, -4)) : [];
+    throw new StageError(`no stage file ${shown} for stage "${stage}" (stages: ${known.join(', ') || 'none'})`);
+  }
+  let doc;
+  try {
+    doc = YAML.parse(source);
+  } catch (err) {
+    throw new StageError(`${shown} is not valid YAML: ${err.message}`);
+  }
+  const parsed = StageFile.safeParse(doc ?? {});
+  if (!parsed.success) throw new StageError(parsed.error.issues.map((i) => issueText(shown, i)).join('; '));
+  const tenant = parsed.data;
+  const env = environment(tenant);
+  checkWithApplication(app, env, shown);
+  return { stage, file: shown, ...tenant, environment: env };
+}
+
+/** The Lambda environment: the application's settings, never a secret value (only secret ARNs). */
+function environment(t) {
+  const db = t.database;
+  const env = {
+    DB_DRIVER: db.driver,
+    DB_ENGINE: db.engine,
+    DB_SECRET_ARN: db.secretArn,
+    BROKER_TOKEN_SECRET_ARN: t.brokerTokenSecretArn,
+    // One environment serves one request at a time: one connection is enough (aws.md §3.1).
+    DB_POOL_MAX: '1',
+  };
+  if (db.driver === 'proxy') {
+    env.DB_HOST = db.host;
+    env.DB_PORT = String(db.port ?? (db.engine === 'postgres' ? 5432 : 3306));
+    env.DB_NAME = db.name;
+  } else {
+    env.DB_RESOURCE_ARN = db.resourceArn;
+    if (db.name !== undefined) env.DB_NAME = db.name;
+  }
+  const optional = {
+    AUTHN_QUERY: t.queries?.authn,
+    AUTHZ_QUERY: t.queries?.authz,
+    PASSWORD_HASH: t.passwordHash === undefined ? undefined : JSON.stringify(t.passwordHash),
+    AUTHZ_NO_MATCH: t.policies?.authzNoMatch,
+    AUTHN_BACKEND_FAILURE: t.policies?.authnBackendFailure,
+    AUTHZ_BACKEND_FAILURE: t.policies?.authzBackendFailure,
+    CONNECT_ACL: t.connectAcl === undefined ? undefined : t.connectAcl.enabled ? 'on' : 'off',
+    CONNECT_ACL_TTL: t.connectAcl?.ttlS === undefined ? undefined : String(t.connectAcl.ttlS),
+    MOSQUITTO_RESPONSE_MODE: t.mosquittoResponseMode,
+    LOG_LEVEL: t.logLevel,
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) env[k] = v;
+  return env;
+}
+
+const load = (file) => tsx.require(path.join(ROOT, file), __filename);
+const application = () => ({ loadSettings: load('shared/settings.ts').loadSettings, compileSql: load('shared/template.ts').compileSql });
+
+/** The same checks a cold start runs: settings (zod, frozen) and both SQL templates. */
+function checkWithApplication({ loadSettings, compileSql }, env, shown) {
+  try {
+    const s = loadSettings(env);
+    const markers = env.DB_DRIVER === 'data-api' ? 'named' : 'native';
+    compileSql(s.authnQuery, { dialect: env.DB_ENGINE, context: 'authn', setting: 'AUTHN_QUERY', markers });
+    compileSql(s.authzQuery, { dialect: env.DB_ENGINE, context: 'authz', setting: 'AUTHZ_QUERY', markers });
+  } catch (err) {
+    if (err && err.name === 'ConfigError') throw new StageError(`${shown}: the application refuses setting ${err.message}`);
+    throw err;
+  }
+}
+
+/** Least privilege: read exactly the two secrets; the Data API variant may run statements on its cluster only. */
+function iamStatements(t) {
+  const statements = [{ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [t.database.secretArn, t.brokerTokenSecretArn] }];
+  if (t.database.driver === 'data-api') statements.push({ Effect: 'Allow', Action: ['rds-data:ExecuteStatement'], Resource: [t.database.resourceArn] });
+  return statements;
+}
+
+/**
+ * One function per `fn` of the route table; every route answers on its own path and, except
+ * `/health`, also under `/k/{token}/…` for brokers that cannot send an Authorization header.
+ */
+function functionsFromRoutes(routes) {
+  const out = {};
+  for (const route of routes) {
+    const fn = (out[route.fn] ??= { handler: `functions/${route.fn}.handler`, events: [] });
+    const paths = route.path === '/health' ? [route.path] : [route.path, `/k/{token}${route.path}`];
+    for (const p of paths) for (const method of route.methods) fn.events.push({ httpApi: { method, path: p } });
+  }
+  return out;
+}
+
+const routes = () => load('shared/routes.ts').ROUTES;
+
+const cache = new Map();
+async function tenantFor({ resolveVariable }) {
+  const stage = await resolveVariable('sls:stage');
+  if (!cache.has(stage)) cache.set(stage, readStage(stage));
+  return cache.get(stage);
+}
+
+module.exports = {
+  StageError,
+  readStage,
+  environment,
+  iamStatements,
+  functionsFromRoutes,
+  routes,
+  // What serverless.yml reads.
+  environmentForStage: async (ctx) => (await tenantFor(ctx)).environment,
+  regionForStage: async (ctx) => (await tenantFor(ctx)).region,
+  memoryForStage: async (ctx) => (await tenantFor(ctx)).memorySize ?? 1024,
+  vpcForStage: async (ctx) => {
+    const t = await tenantFor(ctx);
+    // null: no VPC (the Data API is reached over HTTPS); serverless.yml falls back to null.
+    return t.vpc === undefined ? null : { subnetIds: t.vpc.subnetIds, securityGroupIds: t.vpc.securityGroupIds };
+  },
+  iamForStage: async (ctx) => iamStatements(await tenantFor(ctx)),
+  functions: async () => functionsFromRoutes(routes()),
+};

@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+import { apiEvent } from '../helpers/harness.js';
+
+/**
+ * infra/bundle.cjs: each stage's bundle carries only its own database driver. Built here with the
+ * same options and plugin packaging uses, for all four engine × driver combinations.
+ */
+
+interface BundleModule {
+  driverPlugin(stage: { engine: string; driver: string }): Plugin;
+  esbuildOptions(nodeMajor: number): Record<string, unknown>;
+}
+const require = createRequire(import.meta.url);
+const bundle = require('../../infra/bundle.cjs') as BundleModule;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+async function bundled(engine: string, driver: string): Promise<string> {
+  const out = await build({
+    ...bundle.esbuildOptions(20),
+    entryPoints: [`${ROOT}functions/auth.ts`],
+    plugins: [bundle.driverPlugin({ engine, driver })],
+    write: false,
+    logLevel: 'silent',
+  });
+  return out.outputFiles[0]?.text ?? '';
+}
+
+/** Markers: postgres.js names its errors PostgresError; mysql2 names its authentication plugins. */
+const drivers = (js: string) => ({
+  postgres: js.includes('PostgresError'),
+  mysql2: js.includes('mysql_native_password'),
+  pglite: js.includes('PGlite'),
+  rdsData: js.includes('require("@aws-sdk/client-rds-data")'),
+});
+
+test.each([
+  ['postgres', 'proxy', { postgres: true, mysql2: false, pglite: false, rdsData: false }],
+  ['mysql', 'proxy', { postgres: false, mysql2: true, pglite: false, rdsData: false }],
+  ['postgres', 'data-api', { postgres: false, mysql2: false, pglite: false, rdsData: true }],
+  ['mysql', 'data-api', { postgres: false, mysql2: false, pglite: false, rdsData: true }],
+])('%s via %s carries only its driver', async (engine, driver, expected) => {
+  expect(drivers(await bundled(engine, driver))).toEqual(expected);
+});
+
+test('a stubbed adapter fails when loaded, naming the bundle it was built for', async () => {
+  const js = await bundled('postgres', 'proxy');
+  expect(js).toContain('database adapter ./db/mysql.js is not in this bundle (built for postgres via proxy)');
+  expect(js).toContain('database adapter ./db/data-api.js is not in this bundle (built for postgres via proxy)');
+});
+
+test('a stage whose settings ask for a driver its bundle lacks answers by the failure policy, never allow', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'maf-bundle-'));
+  try {
+    const file = join(dir, 'auth.cjs');
+    await build({ ...bundle.esbuildOptions(20), entryPoints: [`${ROOT}functions/auth.ts`], plugins: [bundle.driverPlugin({ engine: 'postgres', driver: 'proxy' })], outfile: file, logLevel: 'silent' });
+    const event = apiEvent('/mqtt/auth', { contentType: 'application/json', body: JSON.stringify({ username: 'demo', password: 'public', clientid: 'c1' }), headers: { authorization: 'Bearer t0ken' } });
+    const run = (failure: string) => {
+      const probe = `require(${JSON.stringify(file)}).handler(JSON.parse(process.argv[1]), {}).then((r) => process.stderr.write(JSON.stringify(r)))`;
+      const env = {
+        PATH: process.env.PATH ?? '',
+        NODE_PATH: `${ROOT}node_modules`,
+        DB_DRIVER: 'proxy',
+        DB_ENGINE: 'mysql',
+        DB_HOST: '127.0.0.1',
+        DB_NAME: 'mqtt',
+        DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:maf-absent-AbCdEf',
+        BROKER_TOKEN: 't0ken',
+        AUTHN_BACKEND_FAILURE: failure,
+        LOG_LEVEL: 'error',
+      };
+      const r = spawnSync(process.execPath, ['-e', probe, JSON.stringify(event)], { env, encoding: 'utf8', timeout: 20_000 });
+      // The answer on stderr, pino's lines on stdout.
+      return { status: r.status, logs: r.stdout, answer: JSON.parse(r.stderr || 'null') as { statusCode: number; body: string } | null };
+    };
+    for (const failure of ['ignore', 'deny']) {
+      const { status, logs, answer } = run(failure);
+      expect(status).toBe(0);
+      // The stub, not a later step (the secret was never fetched), is what failed.
+      expect(logs).toContain('database adapter ./mysql.js is not in this bundle (built for postgres via proxy)');
+      expect({ statusCode: answer?.statusCode, body: JSON.parse(answer?.body ?? 'null') as unknown }).toEqual({ statusCode: 200, body: { result: failure } });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unknown engine or driver is refused', () => {
+  expect(() => bundle.driverPlugin({ engine: 'oracle', driver: 'proxy' })).toThrow('bundle: unknown database engine "oracle" or driver "proxy" (expected postgres|mysql and proxy|data-api)');
+});
