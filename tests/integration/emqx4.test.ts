@@ -317,6 +317,29 @@ describe.each<Engine>(['postgres', 'mysql'])('EMQX 4 legacy mode against real %s
     });
   });
 
+  it("B40 (4.x replies, service_must_emit): allow is 200, ignore is 200 with exactly 'ignore', deny is 4xx; never 204, and EMQX 4 reads each as meant", async () => {
+    // verdictOf is the reading checked against B40's emqx4_interpretation above.
+    await setRows([{ allow: 1, username: '$all', access: 1, topic: 't/#' }, { allow: 0, username: '$all', access: 1, topic: 'x/#' }]);
+    const h = make({ AUTHZ_QUERY: ALL_ROWS, AUTHZ_NO_MATCH: 'ignore' });
+    const cases: Array<[Verdict, 'authn' | 'authz', Promise<RawAnswer>]> = [
+      ['allow', 'authn', h.auth({ username: 'emqx', password: 'public' })],
+      ['deny', 'authn', h.auth({ username: 'emqx', password: 'wrong' })],
+      ['ignore', 'authn', h.auth({ username: 'ghost', password: 'public' })],
+      ['deny', 'authn', h.auth({ password: 'public' })],
+      ['allow', 'authz', h.acl({ access: '1', username: 'u1', topic: 't/1' })],
+      ['deny', 'authz', h.acl({ access: '1', username: 'u1', topic: 'x/1' })],
+      ['ignore', 'authz', h.acl({ access: '1', username: 'u1', topic: 'y/1' })],
+      ['deny', 'authz', h.acl({ access: '7', username: 'u1', topic: 't/1' })],
+    ];
+    for (const [meant, api, pending] of cases) {
+      const a = await pending;
+      expect([meant, a.status === 204, verdictOf(api, a)]).toEqual([meant, false, meant]);
+      if (meant === 'ignore') expect(a).toEqual(IGNORE);
+      else if (meant === 'allow') expect(a.status).toBe(200);
+      else expect(a.status >= 400 && a.status < 500).toBe(true);
+    }
+  });
+
   describe('/emqx4/auth', () => {
     it('the Cloud v4 sample user emqx / public: 200 ok by form, JSON and GET', async () => {
       const h = make();
