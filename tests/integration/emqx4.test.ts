@@ -303,6 +303,42 @@ describe.each<Engine>(['postgres', 'mysql'])('EMQX 4 legacy mode against real %s
       expect((other['acl'] as EmqxAclRule[]).map((r) => `${r.permission} ${r.topic}`)).toEqual(['allow /smarthome/dev1/temperature', 'deny /smarthome/+/temperature', 'deny $SYS/#']);
     });
 
+    it('what EMQX decides with the list (falling back to /mqtt/acl on no match) is what /mqtt/acl decides', async () => {
+      const tables: LegacyRow[][] = [
+        // A deny # row (last, so judged first) before an allow for $SYS: EMQX 5's deny # would miss $SYS/….
+        [
+          { allow: 1, username: 'emqx', access: 3, topic: '$SYS/#' },
+          { allow: 1, username: 'emqx', access: 1, topic: 'eq $SYS/brokers' },
+          { allow: 0, username: '$all', access: 3, topic: '#' },
+        ],
+        [
+          { allow: 1, username: '$all', access: 3, topic: 'users/%u/#' },
+          { allow: 0, clientid: 'c1', access: 2, topic: 'users/emqx/ro/#' },
+          { allow: 1, ipaddr: '10.0.0.0/8', access: 1, topic: '$SYS/#' },
+          { allow: 0, username: '$all', access: 1, topic: '+/brokers' },
+        ],
+      ];
+      const requests: Array<{ action: 'publish' | 'subscribe'; topic: string }> = [
+        { action: 'subscribe', topic: '$SYS/brokers' },
+        { action: 'publish', topic: '$SYS/x' },
+        { action: 'publish', topic: 'users/emqx/ro/1' },
+        { action: 'subscribe', topic: 'users/emqx/ro/1' },
+        { action: 'publish', topic: 'users/emqx/a' },
+        { action: 'subscribe', topic: 'other/brokers' },
+      ];
+      const client = { username: 'emqx', clientid: 'c1', peerhost: '10.1.2.3' };
+      for (const [t, table] of tables.entries()) {
+        await setRows(table);
+        const h = make({ AUTHZ_QUERY: ALL_ROWS, CONNECT_ACL: 'on', AUTHZ_NO_MATCH: 'deny' });
+        const { acl } = (await h.mqttAuth({ ...client, password: 'public' })) as { acl: EmqxAclRule[] };
+        for (const r of requests) {
+          const bySources = ((await h.mqttAcl({ ...client, ...r })) as { result: string }).result;
+          const read = emqx5AclReads(acl, r);
+          expect([t, r, read === 'nomatch' ? bySources : read]).toEqual([t, r, bySources]);
+        }
+      }
+    });
+
     it('rows that cannot be sent exactly: by default the login answers AUTHN_BACKEND_FAILURE, never an allow', async () => {
       await setRows([{ allow: 0, ipaddr: '10.0.0.0/8', username: 'emqx', access: 3, topic: 'secret/#' }, { allow: 1, username: '$all', access: 3, topic: '#' }]);
       const h = make({ AUTHZ_QUERY: ALL_ROWS, CONNECT_ACL: 'on' });
