@@ -30,6 +30,8 @@ export type ConnectAcl = { readonly acl: EmqxAclRule[]; readonly dropped: number
  * would render again) fails the whole list: a partial list could allow more.
  */
 export async function connectAcl(deps: AuthzDeps, client: AuthnRequest): Promise<ConnectAcl> {
+  // /mqtt/acl binds the address EMQX sends there; without one here the query could miss a deny row.
+  if (client.peerhost === undefined && deps.query.params.includes('peerhost')) return { failed: 'AUTHZ_QUERY binds the peer address and the authentication request has no peerhost' };
   const found = await lookup(deps, client, 'authorization');
   if ('failed' in found) return found;
   const rules: Array<{ readonly rule: Rule; readonly index: number }> = [];

@@ -345,6 +345,14 @@ describe.each<Engine>(['postgres', 'mysql'])('EMQX 4 legacy mode against real %s
       // No peerhost in the authentication request: the deny row's ipaddr cannot be judged.
       expect(await h.mqttAuth({ username: 'emqx', password: 'public', clientid: 'c1' })).toEqual({ result: 'ignore' });
       expect(await make({ AUTHZ_QUERY: ALL_ROWS, CONNECT_ACL: 'on', AUTHZ_BACKEND_FAILURE: 'ignore' }).mqttAuth({ username: 'emqx', password: 'public', clientid: 'c1' })).toEqual({ result: 'allow', is_superuser: false });
+      // The 4.x default acl_query finds ipaddr rows by '%a': without the address it would miss them.
+      await setRows([{ allow: 1, username: '$all', access: 3, topic: '#' }, { allow: 0, ipaddr: '10.1.2.3', access: 3, topic: '#' }]);
+      expect(await make({ CONNECT_ACL: 'on' }).mqttAuth({ username: 'emqx', password: 'public', clientid: 'c1' })).toEqual({ result: 'ignore' });
+      expect(((await make({ CONNECT_ACL: 'on' }).mqttAuth({ username: 'emqx', password: 'public', clientid: 'c1', peerhost: '10.1.2.3' })) as { acl: EmqxAclRule[] }).acl).toEqual([
+        { permission: 'deny', action: 'all', topic: '#' },
+        { permission: 'allow', action: 'all', topic: '#' },
+      ]);
+      await setRows([{ allow: 0, ipaddr: '10.0.0.0/8', username: 'emqx', access: 3, topic: 'secret/#' }, { allow: 1, username: '$all', access: 3, topic: '#' }]);
       const sent = (await h.mqttAuth({ username: 'emqx', password: 'public', clientid: 'c1', peerhost: '10.1.2.3' })) as { acl: EmqxAclRule[] };
       expect(sent.acl).toEqual([
         { permission: 'allow', action: 'all', topic: '#' },

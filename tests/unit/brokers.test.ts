@@ -233,6 +233,16 @@ describe('connect-time ACL from EMQX 4 / Cloud v4 rows', () => {
     expect(await connectAcl(deny.deps, { username: 'u1', client_attrs: {}, peerhost: '192.168.0.1' })).toEqual({ acl: [], dropped: 0 });
   });
 
+  it("an AUTHZ_QUERY that binds the peer address ('%a', ${peerhost}) fails the list when the login has none, without querying", async () => {
+    for (const query of ["select allow, ipaddr, username, clientid, access, topic from mqtt_acl where ipaddr = '%a' or username = '%u'", 'SELECT permission, action, topic FROM acl WHERE ip = ${peerhost}']) {
+      const store = new FakeStore([legacyRow({ username: '$all', topic: 'a/#' })]);
+      const deps = await containerFor({ AUTHZ_QUERY: query }, store).authzDeps();
+      expect(await connectAcl(deps, alice)).toEqual({ failed: 'AUTHZ_QUERY binds the peer address and the authentication request has no peerhost' });
+      expect(store.calls).toEqual([]);
+      expect(await connectAcl(deps, { ...alice, peerhost: '10.0.0.1' })).toEqual({ acl: [{ permission: 'allow', action: 'all', topic: 'a/#' }], dropped: 0 });
+    }
+  });
+
   it('an allow for a $ topic after a legacy deny # is dropped: EMQX 5 would not let that deny reach $ topics', async () => {
     const rows = [legacyRow({ username: '$all', access: 1, topic: '$SYS/#' }), legacyRow({ username: '$all', access: 2, topic: 'eq $SYS/x' }), legacyRow({ allow: 0, username: '$all', access: 1, topic: '#' })];
     const { deps } = await authzDeps(rows);
