@@ -2,7 +2,7 @@ import type { AuthzDeps } from './authz.js';
 import type { AuthnOutcome } from './authn.js';
 import type { Logger } from './log.js';
 import { lookup } from './lookup.js';
-import { parseRow, ruleFilter, type Rule } from './rules.js';
+import { parseAnyRow, ruleFilter, whoMatches, type Rule, type Who } from './rules.js';
 import { isValidFilter } from './topic.js';
 import type { AuthnRequest } from './types.js';
 
@@ -23,25 +23,63 @@ export interface EmqxAclRule {
 export type ConnectAcl = { readonly acl: EmqxAclRule[]; readonly dropped: number } | { readonly failed: string };
 
 /**
- * Reads and renders one client's rules, in order. An allow rule that cannot apply to this client
- * (a value unset or one that would widen it) is dropped: our evaluator would never match it
- * either. A rule that cannot be sent exactly (an invalid row, a deny rule a client value made
- * malformed, text EMQX would render again) fails the whole list: a partial list could allow more.
+ * Reads and renders one client's rules, in the order /mqtt/acl would judge them: EMQX 5 rows as
+ * returned, EMQX 4 rows last first (LEGACY_ROW_ORDER), keeping only the EMQX 4 rows whose
+ * who-columns fit this client. An allow rule that cannot apply to this client (a value unset or
+ * one that would widen it) is dropped: our evaluator would never match it either. A rule that
+ * cannot be sent exactly (an invalid row, a deny rule a client value made malformed, text EMQX
+ * would render again) fails the whole list: a partial list could allow more.
  */
 export async function connectAcl(deps: AuthzDeps, client: AuthnRequest): Promise<ConnectAcl> {
+  // /mqtt/acl binds the address EMQX sends there; without one here the query could miss a deny row.
+  if (client.peerhost === undefined && deps.query.params.includes('peerhost')) return { failed: 'AUTHZ_QUERY binds the peer address and the authentication request has no peerhost' };
   const found = await lookup(deps, client, 'authorization');
   if ('failed' in found) return found;
+  const rules: Array<{ readonly rule: Rule; readonly index: number }> = [];
+  let legacy = false;
+  for (const [index, row] of found.rows.entries()) {
+    const parsed = parseAnyRow(row, deps.rowShape ?? 'auto');
+    if ('invalid' in parsed) return { failed: `invalid ACL row ${index}: ${parsed.invalid}` };
+    if (parsed.warning !== undefined) deps.log.warn({ row: index, problem: parsed.warning }, 'ACL row matches nobody');
+    legacy ||= parsed.shape === 'legacy';
+    rules.push({ rule: parsed.rule, index });
+  }
+  // One query's rows share their columns, hence their shape (as in authorize).
+  if (legacy && (deps.legacyOrder ?? 'last-first') === 'last-first') rules.reverse();
   const acl: EmqxAclRule[] = [];
   let dropped = 0;
-  for (const [index, row] of found.rows.entries()) {
-    const parsed = parseRow(row);
-    if ('invalid' in parsed) return { failed: `invalid ACL row ${index}: ${parsed.invalid}` };
-    const rule = toEmqx(parsed.rule, client);
-    if (rule === 'drop') dropped += 1;
-    else if (typeof rule === 'string') return { failed: `ACL row ${index}: ${rule}` };
-    else acl.push(rule);
+  // Actions of the EMQX 4 deny rules already sent whose filter starts with a wildcard: ours reach
+  // `$` topics (as EMQX 4), EMQX 5's do not, so a later allow rule for a `$` topic could win there.
+  const dollarBlind = new Set<'publish' | 'subscribe'>();
+  for (const { rule, index } of rules) {
+    const fits = rule.legacy === undefined ? 'yes' : fitsWho(rule.legacy.who, client);
+    if (fits === 'no') continue;
+    if (fits === 'unknown') {
+      if (rule.permission === 'deny') return { failed: `ACL row ${index}: a deny row names an ipaddr and the authentication request has no peerhost` };
+      dropped += 1;
+      continue;
+    }
+    const converted = toEmqx(rule, client);
+    if (converted === 'drop') dropped += 1;
+    else if (typeof converted === 'string') return { failed: `ACL row ${index}: ${converted}` };
+    else if (converted.permission === 'allow' && converted.topic.replace(/^eq /, '').startsWith('$') && [...rule.actions].some((a) => dollarBlind.has(a))) dropped += 1;
+    else {
+      if (rule.legacy !== undefined && converted.permission === 'deny' && /^[+#]/.test(converted.topic)) for (const a of rule.actions) dollarBlind.add(a);
+      acl.push(converted);
+    }
   }
   return { acl, dropped };
+}
+
+/**
+ * Does an EMQX 4 row fit this client? `unknown` when only its ipaddr could tell and the
+ * authentication request carried no peer address (EMQX sends one only when configured to).
+ */
+function fitsWho(who: Who, client: AuthnRequest): 'yes' | 'no' | 'unknown' {
+  if (whoMatches(who, client)) return 'yes';
+  if (who.kind !== 'match' || who.ipaddr === undefined || client.peerhost !== undefined) return 'no';
+  const rest: Who = { kind: 'match', ...(who.username === undefined ? {} : { username: who.username }), ...(who.clientid === undefined ? {} : { clientid: who.clientid }) };
+  return whoMatches(rest, client) ? 'unknown' : 'no';
 }
 
 function toEmqx(rule: Rule, client: AuthnRequest): EmqxAclRule | 'drop' | string {

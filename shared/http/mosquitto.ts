@@ -58,14 +58,16 @@ export function parseMosquittoAcl(req: HttpRequest): MosquittoAclRequest {
 export type ResponseMode = 'status' | 'json' | 'text';
 
 /**
- * An answer as go-auth reads it in `mode`. status: 200 granted, 403 refused. json: 200 with
- * `{"Ok":…,"Error":…}`. text: 200 with `ok`, or the reason. `status` overrides the code (400 for
- * bad input, 500 for a failure: any non-2xx is a refusal in every mode).
+ * An answer as go-auth reads it in `mode`: granted is 200 with `ok` (status, text) or
+ * `{"Ok":true,"Error":""}` (json). A refusal is 403 in every mode, with the reason as the mode
+ * writes it: go-auth refuses any non-2xx before it reads a body, and in its default status mode
+ * grants any 2xx, so a refusal must never be a 200 in case auth_opt_http_response_mode differs
+ * from MOSQUITTO_RESPONSE_MODE. `status` overrides the code (400 bad input, 500 a failure).
  */
 export function mosquittoAnswer(mode: ResponseMode, granted: boolean, reason: string, status?: number): HttpResult {
-  if (mode === 'json') return json(status ?? 200, { Ok: granted, Error: granted ? '' : reason });
-  if (mode === 'text') return text(status ?? 200, granted ? 'ok' : reason);
-  return text(status ?? (granted ? 200 : 403), granted ? 'ok' : reason);
+  const code = status ?? (granted ? 200 : 403);
+  if (mode === 'json') return json(code, { Ok: granted, Error: granted ? '' : reason });
+  return text(code, granted ? 'ok' : reason);
 }
 
 /** Bad input: 400; anything else: 500 (go-auth logs it as a backend error). Never granted. */

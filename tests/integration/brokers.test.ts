@@ -214,18 +214,49 @@ describe.each<Engine>(['postgres', 'mysql'])('other brokers against real %s', (e
       expect(await acl('bob/x', 2)).toBe(403);
     });
 
-    it('json mode: {"Ok":…,"Error":…} with status 200', async () => {
+    it('json mode: {"Ok":…,"Error":…}, status 200 granted, 403 refused', async () => {
       const h = make({ MOSQUITTO_RESPONSE_MODE: 'json' });
       expect(await h.mosquitto('user', { username: 'alice', password: 'alice-pw', clientid: 'c-alice' })).toEqual(jsonBody(200, { Ok: true, Error: '' }));
-      expect(await h.mosquitto('user', { username: 'alice', password: 'wrong', clientid: 'c-alice' })).toEqual(jsonBody(200, { Ok: false, Error: 'deny: wrong password' }));
-      expect(await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'bob/x', acc: 2 })).toEqual(jsonBody(200, { Ok: false, Error: 'publish deny: row 4 matched' }));
+      expect(await h.mosquitto('user', { username: 'alice', password: 'wrong', clientid: 'c-alice' })).toEqual(jsonBody(403, { Ok: false, Error: 'deny: wrong password' }));
+      expect(await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'bob/x', acc: 2 })).toEqual(jsonBody(403, { Ok: false, Error: 'publish deny: row 4 matched' }));
     });
 
-    it('text mode: `ok`, or the reason', async () => {
+    it('text mode: 200 `ok`, or 403 with the reason', async () => {
       const h = make({ MOSQUITTO_RESPONSE_MODE: 'text' });
       expect(await h.mosquitto('superuser', { username: 'root' })).toEqual(text('ok'));
-      expect(await h.mosquitto('superuser', { username: 'alice' })).toEqual(text('not a superuser'));
+      expect(await h.mosquitto('superuser', { username: 'alice' })).toEqual({ status: 403, contentType: 'text/plain', body: 'not a superuser' });
       expect(await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'alice/1', acc: 2 })).toEqual(text('ok'));
+    });
+
+    it('whatever auth_opt_http_response_mode go-auth runs in, no refusal of ours reads as granted', async () => {
+      /** go-auth's httpRequest (brokers.md §3.3): non-2xx refuses; then status grants, text needs `ok`, json needs Ok true. */
+      const goAuthGrants = (mode: string, a: RawAnswer): boolean => {
+        if (a.status < 200 || a.status >= 300) return false;
+        if (mode === 'text') return a.body === 'ok';
+        if (mode !== 'json') return true;
+        try {
+          return (JSON.parse(a.body) as { Ok?: unknown }).Ok === true;
+        } catch {
+          return false;
+        }
+      };
+      const modes = ['status', 'json', 'text'];
+      for (const ours of modes) {
+        const h = make({ MOSQUITTO_RESPONSE_MODE: ours });
+        const refused = [
+          await h.mosquitto('user', { username: 'alice', password: 'wrong', clientid: 'c-alice' }),
+          await h.mosquitto('user', { username: 'ghost', password: 'x', clientid: 'c-ghost' }),
+          await h.mosquitto('superuser', { username: 'alice' }),
+          await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'bob/x', acc: 2 }),
+          await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'alice/x', acc: 9 }),
+        ];
+        const granted = await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'alice/x', acc: 2 });
+        for (const theirs of modes) {
+          expect([ours, theirs, refused.map((a) => goAuthGrants(theirs, a))]).toEqual([ours, theirs, refused.map(() => false)]);
+          // A grant needs the mode's body: status takes any; text and status write the same `ok`.
+          expect([ours, theirs, goAuthGrants(theirs, granted)]).toEqual([ours, theirs, theirs === 'status' || (theirs === 'json') === (ours === 'json')]);
+        }
+      }
     });
 
     it('form parameters (auth_opt_http_params_mode form)', async () => {

@@ -4,7 +4,9 @@ import { createAuthHandler } from '../../functions/auth.js';
 import { createEmqx4AclHandler } from '../../functions/emqx4-acl.js';
 import { createEmqx4AuthHandler } from '../../functions/emqx4-auth.js';
 import type { Container } from '../../shared/container.js';
+import type { SqlStore } from '../../shared/db/port.js';
 import { readEvent } from '../../shared/http/event.js';
+import type { EmqxAclRule } from '../../shared/connectacl.js';
 import { parseEmqx4Acl } from '../../shared/http/emqx4.js';
 import { freshDatabase, type Engine, type TestDatabase } from '../helpers/databases.js';
 import { apiEvent, callRaw, containerFor, memoryLogger, type RawAnswer, type Sent } from '../helpers/harness.js';
@@ -51,6 +53,30 @@ function verdictOf(api: 'authn' | 'authz', a: RawAnswer): Verdict {
 }
 
 const vectorsOf4 = (kind: string): Vector[] => vectors.filter((v) => v.kind === kind && v.emqx === '4.x');
+
+/**
+ * How EMQX 5.8.2+ reads an `acl` list from the authentication answer for one request without qos or
+ * retain (emqx.md §3.3, emqx_authz_rule): first match wins; a requested filter is matched as if it
+ * were a topic name; a filter starting with a wildcard never matches a `$` topic; no match goes on
+ * to the authorization sources.
+ */
+function emqx5AclReads(acl: readonly EmqxAclRule[], req: { action: 'publish' | 'subscribe'; topic: string }): 'allow' | 'deny' | 'nomatch' {
+  const matchesName = (name: string, filter: string): boolean => {
+    if (name.startsWith('$') && /^[+#]/.test(filter)) return false;
+    const n = name.split('/');
+    const f = filter.split('/');
+    for (const [i, level] of f.entries()) {
+      if (level === '#') return true;
+      if (i >= n.length || (level !== '+' && level !== n[i])) return false;
+    }
+    return n.length === f.length;
+  };
+  for (const rule of acl) {
+    if (rule.action !== 'all' && rule.action !== req.action) continue;
+    if (rule.topic.startsWith('eq ') ? rule.topic.slice(3) === req.topic : matchesName(req.topic, rule.topic)) return rule.permission;
+  }
+  return 'nomatch';
+}
 
 describe('the EMQX 4 reading of an answer (test oracle)', () => {
   it.each(vectorsOf4('http_response').map((v) => [v.id, v] as const))('%s', (_id, v) => {
@@ -164,6 +190,198 @@ describe.each<Engine>(['postgres', 'mysql'])('EMQX 4 legacy mode against real %s
       if (v['body'] === 'ignore') expect(ours.body).toBe('ignore');
       expect(emqx4Reads(v['api'] as 'authn' | 'authz', ours.status, ours.body)).toEqual(v['expect']);
     });
+  });
+
+  describe('the 4.x hash vectors through /emqx4/auth, with their 4.x PASSWORD_HASH strings', () => {
+    const hashVectors = vectorsOf4('hash') as unknown as Array<{ id: string; password_hash_config: string; password: string; salt: string | null; stored_hash: string; expect: string }>;
+    // EMQX 4's auth_query with the salt column (pbkdf2 and salt,bcrypt need it; the others ignore it).
+    const SALTED_QUERY = "select password, salt from mqtt_user where username = '%u' limit 1";
+
+    beforeAll(async () => {
+      for (const v of hashVectors) await db.exec(`INSERT INTO mqtt_user (username, password, salt) VALUES (${m(1)}, ${m(2)}, ${m(3)})`, [v.id, v.stored_hash, v.salt]);
+    });
+
+    it('covers every 4.x hash vector, each expected to match', () => {
+      expect(hashVectors.map((v) => v.id)).toEqual(vectors.filter((v) => v.kind === 'hash' && v.emqx === '4.x').map((v) => v.id));
+      expect(new Set(hashVectors.map((v) => v.expect))).toEqual(new Set(['match']));
+    });
+
+    for (const v of hashVectors) {
+      // hash-4-bcrypt-2y is bcrypt cost 16: seconds per check, so only the right password is tried.
+      const slow = v.stored_hash.startsWith('$2y$16$');
+      it(
+        `${v.id}: PASSWORD_HASH=${v.password_hash_config}: 200 ok for the right password${slow ? '' : ', 401 for a wrong one'}`,
+        async () => {
+          const h = make({ PASSWORD_HASH: v.password_hash_config, AUTHN_QUERY: SALTED_QUERY });
+          expect(await h.auth({ clientid: 'c1', username: v.id, password: v.password })).toEqual(OK);
+          if (!slow) expect(await h.auth({ clientid: 'c1', username: v.id, password: `${v.password}x` })).toEqual(DENY_AUTH);
+        },
+        slow ? 180_000 : 30_000,
+      );
+    }
+  });
+
+  describe('the 4.x placeholder vectors at the HTTP level', () => {
+    it("ph-4-sql-pg: the default acl_query binds '%a' '%u' '%c' in order and leaves the literal '$all' as text", async () => {
+      const v = vectorsOf4('placeholder').find((x) => x.id === 'ph-4-sql-pg')!;
+      const expected = v['expect'] as { statement: string; params: string[] };
+      const client = v['client'] as { peerhost: string; username: string; clientid: string };
+      const base = containerFor({ DATABASE_URL: db.url });
+      containers.push(base);
+      const real = await base.store();
+      // The real driver, recording what it is asked: the statement and its bound values.
+      const seen: Array<{ text: string; params: readonly string[] }> = [];
+      const recording: SqlStore = { dialect: real.dialect, query: (text, params) => (seen.push({ text, params }), real.query(text, params)), close: async () => {} };
+      const c = containerFor({ DATABASE_URL: db.url, AUTHZ_QUERY: v['template'] as string, AUTHZ_NO_MATCH: 'deny' }, recording);
+      await setRows([
+        { allow: 1, username: '$all', access: 1, topic: 'all/#' },
+        { allow: 1, ipaddr: client.peerhost, access: 1, topic: 'ip/#' },
+        { allow: 1, username: client.username, access: 1, topic: 'user/#' },
+        { allow: 1, clientid: client.clientid, access: 1, topic: 'client/#' },
+        { allow: 1, username: 'someone-else', access: 1, topic: 'other/#' },
+      ]);
+      const acl = createEmqx4AclHandler(c);
+      const ask = (topic: string) => callRaw(acl as never, '/emqx4/acl', { contentType: FORM, body: form({ access: '1', username: client.username, clientid: client.clientid, ipaddr: client.peerhost, topic }) });
+      const got = [];
+      for (const topic of ['all/x', 'ip/x', 'user/x', 'client/x', 'other/x']) got.push(verdictOf('authz', await ask(topic)));
+      expect(got).toEqual(['allow', 'allow', 'allow', 'allow', 'deny']);
+      // PostgreSQL numbers its markers; MySQL's are all `?`.
+      const statement = engine === 'postgres' ? expected.statement : expected.statement.replace(/\$[0-9]+/g, '?');
+      expect(seen[0]).toEqual({ text: statement, params: expected.params });
+    });
+
+    it('ph-4-topic: a whole-level %c row admits its own client id; with no client id it never matches', async () => {
+      const v = vectorsOf4('placeholder').find((x) => x.id === 'ph-4-topic')!;
+      const client = v['client'] as { clientid: string };
+      const rendered = (v['expect'] as { rendered: string }).rendered;
+      await setRows([{ allow: 1, username: '$all', access: 1, topic: v['template'] as string }]);
+      const h = make({ AUTHZ_QUERY: ALL_ROWS });
+      expect(await h.acl({ access: '1', username: 'u1', clientid: client.clientid, topic: rendered })).toEqual(OK);
+      expect(await h.acl({ access: '1', username: 'u1', clientid: `${client.clientid}x`, topic: rendered })).toEqual(IGNORE);
+      expect(await h.acl({ access: '1', username: 'u1', topic: rendered })).toEqual(IGNORE);
+      expect(await h.acl({ access: '1', username: 'u1', clientid: 'undefined', topic: rendered })).toEqual(IGNORE);
+      expect(await h.mqttAcl({ username: 'u1', clientid: client.clientid, topic: rendered, action: 'subscribe' })).toEqual({ result: 'allow' });
+    });
+  });
+
+  describe('connect-time ACL (/mqtt/auth, CONNECT_ACL=on) from the 4.x rows', () => {
+    const authz4 = vectorsOf4('authz');
+    const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+    beforeAll(async () => {
+      // Every vector client may log in with the password "public" (the sample user emqx already can).
+      const names = [...new Set(authz4.map((v) => (v['client'] as { username: string }).username))];
+      for (const name of names) {
+        const insert = engine === 'postgres' ? 'INSERT INTO mqtt_user (username, password) VALUES ($1, $2) ON CONFLICT (username) DO NOTHING' : 'INSERT IGNORE INTO mqtt_user (username, password) VALUES (?, ?)';
+        await db.exec(insert, [name, sha256('public')]);
+      }
+    });
+
+    it.each(authz4.map((v) => [v.id, v] as const))('%s: the acl sent at login decides the request as /emqx4/acl does', async (_id, v) => {
+      await setRows(v['table'] as LegacyRow[]);
+      const client = v['client'] as { peerhost: string; username: string; clientid: string };
+      const request = v['request'] as { action: 'publish' | 'subscribe'; topic: string };
+      const answer = (await make({ AUTHZ_QUERY: v['query'] as string, CONNECT_ACL: 'on' }).mqttAuth({ ...client, password: 'public' })) as { result: string; acl: EmqxAclRule[] };
+      expect(answer.result).toBe('allow');
+      // No match in the list sends the request on to the sources: /mqtt/acl, where no_match decides.
+      expect(emqx5AclReads(answer.acl, request)).toBe(v['expect']);
+    });
+
+    it('the Cloud v4 sample rows for a client at 10.59.1.100 and one elsewhere', async () => {
+      const v = authz4.find((x) => x.id === 'authz-4-cloud-sys-admin')!;
+      await setRows(v['table'] as LegacyRow[]);
+      const h = make({ AUTHZ_QUERY: v['query'] as string, CONNECT_ACL: 'on', CONNECT_ACL_TTL: '600' });
+      const admin = (await h.mqttAuth({ username: 'emqx', password: 'public', clientid: 'dev1', peerhost: '10.59.1.100' })) as Record<string, unknown>;
+      expect(admin['acl']).toEqual([
+        { permission: 'allow', action: 'subscribe', topic: '/smarthome/dev1/temperature' },
+        { permission: 'deny', action: 'subscribe', topic: '/smarthome/+/temperature' },
+        { permission: 'allow', action: 'subscribe', topic: '$SYS/#' },
+        { permission: 'deny', action: 'subscribe', topic: '$SYS/#' },
+      ]);
+      expect(admin['expire_at']).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) + 590);
+      const other = (await h.mqttAuth({ username: 'emqx', password: 'public', clientid: 'dev1', peerhost: '10.0.0.7' })) as Record<string, unknown>;
+      expect((other['acl'] as EmqxAclRule[]).map((r) => `${r.permission} ${r.topic}`)).toEqual(['allow /smarthome/dev1/temperature', 'deny /smarthome/+/temperature', 'deny $SYS/#']);
+    });
+
+    it('what EMQX decides with the list (falling back to /mqtt/acl on no match) is what /mqtt/acl decides', async () => {
+      const tables: LegacyRow[][] = [
+        // A deny # row (last, so judged first) before an allow for $SYS: EMQX 5's deny # would miss $SYS/….
+        [
+          { allow: 1, username: 'emqx', access: 3, topic: '$SYS/#' },
+          { allow: 1, username: 'emqx', access: 1, topic: 'eq $SYS/brokers' },
+          { allow: 0, username: '$all', access: 3, topic: '#' },
+        ],
+        [
+          { allow: 1, username: '$all', access: 3, topic: 'users/%u/#' },
+          { allow: 0, clientid: 'c1', access: 2, topic: 'users/emqx/ro/#' },
+          { allow: 1, ipaddr: '10.0.0.0/8', access: 1, topic: '$SYS/#' },
+          { allow: 0, username: '$all', access: 1, topic: '+/brokers' },
+        ],
+      ];
+      const requests: Array<{ action: 'publish' | 'subscribe'; topic: string }> = [
+        { action: 'subscribe', topic: '$SYS/brokers' },
+        { action: 'publish', topic: '$SYS/x' },
+        { action: 'publish', topic: 'users/emqx/ro/1' },
+        { action: 'subscribe', topic: 'users/emqx/ro/1' },
+        { action: 'publish', topic: 'users/emqx/a' },
+        { action: 'subscribe', topic: 'other/brokers' },
+      ];
+      const client = { username: 'emqx', clientid: 'c1', peerhost: '10.1.2.3' };
+      for (const [t, table] of tables.entries()) {
+        await setRows(table);
+        const h = make({ AUTHZ_QUERY: ALL_ROWS, CONNECT_ACL: 'on', AUTHZ_NO_MATCH: 'deny' });
+        const { acl } = (await h.mqttAuth({ ...client, password: 'public' })) as { acl: EmqxAclRule[] };
+        for (const r of requests) {
+          const bySources = ((await h.mqttAcl({ ...client, ...r })) as { result: string }).result;
+          const read = emqx5AclReads(acl, r);
+          expect([t, r, read === 'nomatch' ? bySources : read]).toEqual([t, r, bySources]);
+        }
+      }
+    });
+
+    it('rows that cannot be sent exactly: by default the login answers AUTHN_BACKEND_FAILURE, never an allow', async () => {
+      await setRows([{ allow: 0, ipaddr: '10.0.0.0/8', username: 'emqx', access: 3, topic: 'secret/#' }, { allow: 1, username: '$all', access: 3, topic: '#' }]);
+      const h = make({ AUTHZ_QUERY: ALL_ROWS, CONNECT_ACL: 'on' });
+      // No peerhost in the authentication request: the deny row's ipaddr cannot be judged.
+      expect(await h.mqttAuth({ username: 'emqx', password: 'public', clientid: 'c1' })).toEqual({ result: 'ignore' });
+      expect(await make({ AUTHZ_QUERY: ALL_ROWS, CONNECT_ACL: 'on', AUTHZ_BACKEND_FAILURE: 'ignore' }).mqttAuth({ username: 'emqx', password: 'public', clientid: 'c1' })).toEqual({ result: 'allow', is_superuser: false });
+      // The 4.x default acl_query finds ipaddr rows by '%a': without the address it would miss them.
+      await setRows([{ allow: 1, username: '$all', access: 3, topic: '#' }, { allow: 0, ipaddr: '10.1.2.3', access: 3, topic: '#' }]);
+      expect(await make({ CONNECT_ACL: 'on' }).mqttAuth({ username: 'emqx', password: 'public', clientid: 'c1' })).toEqual({ result: 'ignore' });
+      expect(((await make({ CONNECT_ACL: 'on' }).mqttAuth({ username: 'emqx', password: 'public', clientid: 'c1', peerhost: '10.1.2.3' })) as { acl: EmqxAclRule[] }).acl).toEqual([
+        { permission: 'deny', action: 'all', topic: '#' },
+        { permission: 'allow', action: 'all', topic: '#' },
+      ]);
+      await setRows([{ allow: 0, ipaddr: '10.0.0.0/8', username: 'emqx', access: 3, topic: 'secret/#' }, { allow: 1, username: '$all', access: 3, topic: '#' }]);
+      const sent = (await h.mqttAuth({ username: 'emqx', password: 'public', clientid: 'c1', peerhost: '10.1.2.3' })) as { acl: EmqxAclRule[] };
+      expect(sent.acl).toEqual([
+        { permission: 'allow', action: 'all', topic: '#' },
+        { permission: 'deny', action: 'all', topic: 'secret/#' },
+      ]);
+    });
+  });
+
+  it("B40 (4.x replies, service_must_emit): allow is 200, ignore is 200 with exactly 'ignore', deny is 4xx; never 204, and EMQX 4 reads each as meant", async () => {
+    // verdictOf is the reading checked against B40's emqx4_interpretation above.
+    await setRows([{ allow: 1, username: '$all', access: 1, topic: 't/#' }, { allow: 0, username: '$all', access: 1, topic: 'x/#' }]);
+    const h = make({ AUTHZ_QUERY: ALL_ROWS, AUTHZ_NO_MATCH: 'ignore' });
+    const cases: Array<[Verdict, 'authn' | 'authz', Promise<RawAnswer>]> = [
+      ['allow', 'authn', h.auth({ username: 'emqx', password: 'public' })],
+      ['deny', 'authn', h.auth({ username: 'emqx', password: 'wrong' })],
+      ['ignore', 'authn', h.auth({ username: 'ghost', password: 'public' })],
+      ['deny', 'authn', h.auth({ password: 'public' })],
+      ['allow', 'authz', h.acl({ access: '1', username: 'u1', topic: 't/1' })],
+      ['deny', 'authz', h.acl({ access: '1', username: 'u1', topic: 'x/1' })],
+      ['ignore', 'authz', h.acl({ access: '1', username: 'u1', topic: 'y/1' })],
+      ['deny', 'authz', h.acl({ access: '7', username: 'u1', topic: 't/1' })],
+    ];
+    for (const [meant, api, pending] of cases) {
+      const a = await pending;
+      expect([meant, a.status === 204, verdictOf(api, a)]).toEqual([meant, false, meant]);
+      if (meant === 'ignore') expect(a).toEqual(IGNORE);
+      else if (meant === 'allow') expect(a.status).toBe(200);
+      else expect(a.status >= 400 && a.status < 500).toBe(true);
+    }
   });
 
   describe('/emqx4/auth', () => {

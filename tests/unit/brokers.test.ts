@@ -152,6 +152,120 @@ describe('connect-time ACL rules (EMQX 5.8+ `acl` format)', () => {
   });
 });
 
+describe('connect-time ACL from EMQX 4 / Cloud v4 rows', () => {
+  /** A legacy row with the columns the 4.x acl_query returns, NULL where not given. */
+  const legacyRow = (r: Record<string, unknown>): Row => ({ allow: 1, ipaddr: null, username: null, clientid: null, access: 3, ...r });
+  const cloud = [
+    legacyRow({ allow: 0, username: '$all', access: 1, topic: '$SYS/#' }),
+    legacyRow({ allow: 1, ipaddr: '10.59.1.100', access: 1, topic: '$SYS/#' }),
+    legacyRow({ allow: 0, username: '$all', access: 1, topic: '/smarthome/+/temperature' }),
+    legacyRow({ allow: 1, username: '$all', access: 1, topic: '/smarthome/%c/temperature' }),
+  ];
+  const dev1 = (peerhost?: string) => ({ username: 'emqx', clientid: 'dev1', client_attrs: {}, ...(peerhost === undefined ? {} : { peerhost }) });
+
+  it("the Cloud v4 sample rows: this client's rows only, last row first, %c rendered, access as the action", async () => {
+    const { deps } = await authzDeps(cloud);
+    expect(await connectAcl(deps, dev1('10.59.1.100'))).toEqual({
+      acl: [
+        { permission: 'allow', action: 'subscribe', topic: '/smarthome/dev1/temperature' },
+        { permission: 'deny', action: 'subscribe', topic: '/smarthome/+/temperature' },
+        { permission: 'allow', action: 'subscribe', topic: '$SYS/#' },
+        { permission: 'deny', action: 'subscribe', topic: '$SYS/#' },
+      ],
+      dropped: 0,
+    });
+    // From any other address the ipaddr row is not this client's.
+    expect(await connectAcl(deps, dev1('10.0.0.7'))).toEqual({
+      acl: [
+        { permission: 'allow', action: 'subscribe', topic: '/smarthome/dev1/temperature' },
+        { permission: 'deny', action: 'subscribe', topic: '/smarthome/+/temperature' },
+        { permission: 'deny', action: 'subscribe', topic: '$SYS/#' },
+      ],
+      dropped: 0,
+    });
+  });
+
+  it('LEGACY_ROW_ORDER=top-down sends them as returned', async () => {
+    const { deps } = await authzDeps(cloud, { LEGACY_ROW_ORDER: 'top-down' });
+    expect(await connectAcl(deps, dev1('10.0.0.7'))).toEqual({
+      acl: [
+        { permission: 'deny', action: 'subscribe', topic: '$SYS/#' },
+        { permission: 'deny', action: 'subscribe', topic: '/smarthome/+/temperature' },
+        { permission: 'allow', action: 'subscribe', topic: '/smarthome/dev1/temperature' },
+      ],
+      dropped: 0,
+    });
+  });
+
+  it('who-columns are AND-ed, CIDR and IPv4-mapped peers match, an all-NULL row matches nobody (logged)', async () => {
+    const rows = [
+      legacyRow({ username: 'u1', clientid: 'c1', access: 2, topic: 'both/#' }),
+      legacyRow({ ipaddr: '192.168.1.0/24', access: 1, topic: 'lan/#' }),
+      legacyRow({ topic: 'nobody/#' }),
+      legacyRow({ username: 'u2', topic: 'u2/#' }),
+    ];
+    const { deps, lines } = await authzDeps(rows, { LEGACY_ROW_ORDER: 'top-down' });
+    expect(await connectAcl(deps, { username: 'u1', clientid: 'c1', peerhost: '::ffff:192.168.1.9', client_attrs: {} })).toEqual({
+      acl: [
+        { permission: 'allow', action: 'publish', topic: 'both/#' },
+        { permission: 'allow', action: 'subscribe', topic: 'lan/#' },
+      ],
+      dropped: 0,
+    });
+    expect(await connectAcl(deps, { username: 'u1', clientid: 'c2', peerhost: '192.168.2.9', client_attrs: {} })).toEqual({ acl: [], dropped: 0 });
+    expect(lines().join('\n')).toContain('ACL row matches nobody');
+  });
+
+  it('a %u / %c value that would widen an allow row drops it; a deny row it made malformed fails the list', async () => {
+    const allow = await authzDeps([legacyRow({ username: '$all', topic: 'users/%u/#' }), legacyRow({ username: '$all', topic: 'public/#' })]);
+    for (const username of ['+', '#', 'a/b'])
+      expect(await connectAcl(allow.deps, { username, clientid: 'c1', client_attrs: {} })).toEqual({ acl: [{ permission: 'allow', action: 'all', topic: 'public/#' }], dropped: 1 });
+    const deny = await authzDeps([legacyRow({ allow: 0, username: '$all', topic: 'x/%c/y' })]);
+    expect(await connectAcl(deny.deps, { username: 'u1', clientid: '#', client_attrs: {} })).toEqual({ failed: 'ACL row 0: a deny rule rendered for this client is not a plain MQTT filter' });
+  });
+
+  it('without the peer address an ipaddr allow row is dropped and an ipaddr deny row fails the list', async () => {
+    const allow = await authzDeps([legacyRow({ ipaddr: '10.0.0.0/8', username: 'u1', topic: 'a/#' }), legacyRow({ ipaddr: '10.0.0.0/8', username: 'u2', topic: 'b/#' })]);
+    expect(await connectAcl(allow.deps, { username: 'u1', client_attrs: {} })).toEqual({ acl: [], dropped: 1 });
+    const deny = await authzDeps([legacyRow({ allow: 0, ipaddr: '10.0.0.0/8', topic: 'a/#' }), legacyRow({ allow: 0, ipaddr: '10.0.0.1', username: 'u2', topic: 'b/#' })]);
+    expect(await connectAcl(deny.deps, { username: 'u2', client_attrs: {} })).toEqual({ failed: 'ACL row 1: a deny row names an ipaddr and the authentication request has no peerhost' });
+    // A row whose other columns already exclude the client does not need the address.
+    expect(await connectAcl(deny.deps, { username: 'u1', client_attrs: {}, peerhost: '192.168.0.1' })).toEqual({ acl: [], dropped: 0 });
+  });
+
+  it("an AUTHZ_QUERY that binds the peer address ('%a', ${peerhost}) fails the list when the login has none, without querying", async () => {
+    for (const query of ["select allow, ipaddr, username, clientid, access, topic from mqtt_acl where ipaddr = '%a' or username = '%u'", 'SELECT permission, action, topic FROM acl WHERE ip = ${peerhost}']) {
+      const store = new FakeStore([legacyRow({ username: '$all', topic: 'a/#' })]);
+      const deps = await containerFor({ AUTHZ_QUERY: query }, store).authzDeps();
+      expect(await connectAcl(deps, alice)).toEqual({ failed: 'AUTHZ_QUERY binds the peer address and the authentication request has no peerhost' });
+      expect(store.calls).toEqual([]);
+      expect(await connectAcl(deps, { ...alice, peerhost: '10.0.0.1' })).toEqual({ acl: [{ permission: 'allow', action: 'all', topic: 'a/#' }], dropped: 0 });
+    }
+  });
+
+  it('an allow for a $ topic after a legacy deny # is dropped: EMQX 5 would not let that deny reach $ topics', async () => {
+    const rows = [legacyRow({ username: '$all', access: 1, topic: '$SYS/#' }), legacyRow({ username: '$all', access: 2, topic: 'eq $SYS/x' }), legacyRow({ allow: 0, username: '$all', access: 1, topic: '#' })];
+    const { deps } = await authzDeps(rows);
+    // Last first: deny subscribe #, then the publish allow (another action, kept), then the subscribe allow (dropped).
+    expect(await connectAcl(deps, alice)).toEqual({
+      acl: [
+        { permission: 'deny', action: 'subscribe', topic: '#' },
+        { permission: 'allow', action: 'publish', topic: 'eq $SYS/x' },
+      ],
+      dropped: 1,
+    });
+  });
+
+  it('an invalid legacy row, a row of unknown shape and ACL_ROW_SHAPE=emqx5 over legacy rows fail the list', async () => {
+    const invalid = await authzDeps([legacyRow({ username: '$all', access: 4, topic: '#' })]);
+    expect(await connectAcl(invalid.deps, alice)).toEqual({ failed: 'invalid ACL row 0: access must be 1 (subscribe), 2 (publish) or 3 (both), got 4' });
+    const both = await authzDeps([{ permission: 'allow', action: 'all', allow: 1, access: 3, topic: '#' }]);
+    expect(await connectAcl(both.deps, alice)).toEqual({ failed: 'invalid ACL row 0: the row has both permission/action and allow/access columns; set ACL_ROW_SHAPE' });
+    const five = await authzDeps([legacyRow({ username: '$all', topic: 'a/#' })], { ACL_ROW_SHAPE: 'emqx5' });
+    expect(await connectAcl(five.deps, alice)).toEqual({ failed: 'invalid ACL row 0: permission must be allow or deny, got NULL' });
+  });
+});
+
 describe('VerneMQ subscribe verdicts', () => {
   it('a filter nobody rules on is rejected alone when another is allowed; all unruled → next', async () => {
     const chain = await containerFor({}, new FakeStore([{ permission: 'allow', action: 'subscribe', topic: 'a/#' }])).chain();
