@@ -15,6 +15,7 @@ import { apiEvent } from '../helpers/harness.js';
 
 interface BundleModule {
   driverPlugin(stage: { engine: string; driver: string }): Plugin;
+  stagePlugins(stage: { engine: string; driver: string }): Plugin[];
   esbuildOptions(nodeMajor: number): Record<string, unknown>;
 }
 const require = createRequire(import.meta.url);
@@ -25,7 +26,7 @@ async function bundled(engine: string, driver: string): Promise<string> {
   const out = await build({
     ...bundle.esbuildOptions(20),
     entryPoints: [`${ROOT}functions/auth.ts`],
-    plugins: [bundle.driverPlugin({ engine, driver })],
+    plugins: bundle.stagePlugins({ engine, driver }),
     write: false,
     logLevel: 'silent',
   });
@@ -59,7 +60,7 @@ test('a stage whose settings ask for a driver its bundle lacks answers by the fa
   const dir = mkdtempSync(join(tmpdir(), 'maf-bundle-'));
   try {
     const file = join(dir, 'auth.cjs');
-    await build({ ...bundle.esbuildOptions(20), entryPoints: [`${ROOT}functions/auth.ts`], plugins: [bundle.driverPlugin({ engine: 'postgres', driver: 'proxy' })], outfile: file, logLevel: 'silent' });
+    await build({ ...bundle.esbuildOptions(20), entryPoints: [`${ROOT}functions/auth.ts`], plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy' }), outfile: file, logLevel: 'silent' });
     const event = apiEvent('/mqtt/auth', { contentType: 'application/json', body: JSON.stringify({ username: 'demo', password: 'public', clientid: 'c1' }), headers: { authorization: 'Bearer t0ken' } });
     const run = (failure: string) => {
       const probe = `require(${JSON.stringify(file)}).handler(JSON.parse(process.argv[1]), {}).then((r) => process.stderr.write(JSON.stringify(r)))`;
@@ -103,7 +104,7 @@ test.each(COMBOS)('%s via %s: every function of the route table bundles without 
   // `import.meta.url`, empty there, which made a module fail at load).
   const warnings: string[] = [];
   for (const fn of new Set(ROUTES.map((r) => r.fn))) {
-    const out = await build({ ...bundle.esbuildOptions(20), entryPoints: [`${ROOT}functions/${fn}.ts`], plugins: [bundle.driverPlugin({ engine, driver })], write: false, logLevel: 'silent' });
+    const out = await build({ ...bundle.esbuildOptions(20), entryPoints: [`${ROOT}functions/${fn}.ts`], plugins: bundle.stagePlugins({ engine, driver }), write: false, logLevel: 'silent' });
     warnings.push(...out.warnings.map((w) => `${fn}: ${w.text} (${w.location?.file ?? '?'})`));
   }
   expect(warnings).toEqual([]);
@@ -123,9 +124,28 @@ const cases = [
 ];
 Promise.all(cases.map(([cfg, pw, stored]) => verifyPassword(cfg, pw, stored, null))).then((r) => process.stderr.write(JSON.stringify(r)));
 `;
-    await build({ ...bundle.esbuildOptions(20), stdin: { contents: entry, resolveDir: ROOT, loader: 'ts' }, outfile: file, plugins: [bundle.driverPlugin({ engine: 'postgres', driver: 'proxy' })], logLevel: 'silent' });
+    await build({ ...bundle.esbuildOptions(20), stdin: { contents: entry, resolveDir: ROOT, loader: 'ts' }, outfile: file, plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy' }), logLevel: 'silent' });
     const r = spawnSync(process.execPath, [file], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 30_000 });
     expect({ status: r.status, results: JSON.parse(r.stderr || 'null') as unknown }).toEqual({ status: 0, results: [{ ok: true }, { ok: false }, { ok: true }, { ok: false }] });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the bundle's logger writes pino's JSON lines; pino's transports, left out, fail if ever asked for", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'maf-bundle-'));
+  try {
+    const file = join(dir, 'log.cjs');
+    const entry = `import { pino } from 'pino';
+import { createLogger } from './shared/log.ts';
+createLogger('info').info({ user: 'u', password: 'p' }, 'hello');
+try { pino.transport({ target: 'pino/file' }); } catch (err) { process.stderr.write(err.message); }
+`;
+    await build({ ...bundle.esbuildOptions(20), stdin: { contents: entry, resolveDir: ROOT, loader: 'ts' }, outfile: file, plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy' }), logLevel: 'silent' });
+    const r = spawnSync(process.execPath, [file], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 30_000 });
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map(({ time, ...rest }) => ({ ...rest, time: typeof time }))).toEqual([{ level: 30, time: 'number', user: 'u', password: '[redacted]', msg: 'hello' }]);
+    expect(r.stderr).toBe('pino transports are not in the Lambda bundle (the functions log JSON lines to stdout)');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
