@@ -21,7 +21,7 @@ interface Tenant {
 }
 const require = createRequire(import.meta.url);
 const { readStage } = require('../infra/tenant.cjs') as { readStage(stage: string): Tenant };
-const bundle = require('../infra/bundle.cjs') as { driverPlugin(t: Tenant['database']): Plugin; esbuildOptions(node: number): Record<string, unknown> };
+const bundle = require('../infra/bundle.cjs') as { stagePlugins(t: Tenant['database']): Plugin[]; esbuildOptions(node: number): Record<string, unknown> };
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const OUT = `${ROOT}.tmp/bench-bundles`;
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     const tenant = readStage(stage);
     for (const fn of fns) {
       const file = `${OUT}/${stage}/${fn}.cjs`;
-      const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, [bundle.driverPlugin(tenant.database)]);
+      const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, bundle.stagePlugins(tenant.database));
       // LOG_LEVEL silent keeps the start-up log line out of the measurement's output, not its cost:
       // pino is still built and the settings still parsed.
       bundles.push({ label: `${stage}/${fn}`, file, bytes, env: { ...tenant.environment, LOG_LEVEL: 'silent' }, timed: TIMED.has(fn), samples: [] });

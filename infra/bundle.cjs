@@ -8,8 +8,10 @@
  * silent fallback.
  *
  * serverless-esbuild loads this file as `custom.esbuild.plugins` and calls it with the framework;
- * `npm run bench` builds the same bundles through `esbuildOptions` and `driverPlugin`.
+ * `npm run bench` and the tests build the same bundles through `esbuildOptions` and `stagePlugins`.
  */
+
+const path = require('node:path');
 
 /** Adapter modules in shared/db/ by the stage they belong to. */
 const ADAPTERS = ['postgres', 'mysql', 'pglite', 'data-api', 'rotating'];
@@ -44,6 +46,38 @@ function driverPlugin({ engine, driver }) {
   };
 }
 
+/**
+ * Library entry points chosen for the Lambda bundle, each for one measured reason:
+ * - hash-wasm's `main` is a UMD build of every algorithm it has (about 217 KB minified, most of it
+ *   embedded WebAssembly); its ES module build is marked free of side effects, so esbuild keeps only
+ *   the Argon2 functions `shared/argon2.ts` imports (about 29 KB).
+ * - pino's transports (`pino.transport()`, the `transport` option) run a worker thread through
+ *   thread-stream; the functions never use them (they write JSON lines to stdout through pino's
+ *   default destination), so `pino/lib/transport` becomes a stub that fails if ever called.
+ */
+function leanPlugin() {
+  const hashWasmEsm = path.join(path.dirname(require.resolve('hash-wasm/package.json')), 'dist', 'index.esm.js');
+  return {
+    name: 'mqtt-auth-lean-libraries',
+    setup(build) {
+      build.onResolve({ filter: /^hash-wasm$/ }, () => ({ path: hashWasmEsm }));
+      build.onResolve({ filter: /^\.\/(lib\/)?transport$/ }, (args) => {
+        if (!/[\\/]node_modules[\\/]pino([\\/]lib)?$/.test(args.resolveDir)) return undefined;
+        return { path: 'pino-transport', namespace: 'absent-library' };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'absent-library' }, () => ({
+        contents: `module.exports = function transport() { throw new Error('pino transports are not in the Lambda bundle (the functions log JSON lines to stdout)'); };`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/** Every plugin of a stage's bundle: its driver only, and the lean library entry points. */
+function stagePlugins(stage) {
+  return [driverPlugin(stage), leanPlugin()];
+}
+
 /** The esbuild options shared by packaging and the bench (serverless-esbuild adds entry points). */
 function esbuildOptions(nodeMajor) {
   return {
@@ -61,10 +95,12 @@ function esbuildOptions(nodeMajor) {
 /** serverless-esbuild's entry: the plugin for the stage being packaged, read from its environment. */
 function pluginsForServerless(serverless) {
   const env = serverless.service.provider.environment || {};
-  return [driverPlugin({ engine: env.DB_ENGINE, driver: env.DB_DRIVER })];
+  return stagePlugins({ engine: env.DB_ENGINE, driver: env.DB_DRIVER });
 }
 
 module.exports = pluginsForServerless;
 module.exports.driverPlugin = driverPlugin;
+module.exports.leanPlugin = leanPlugin;
+module.exports.stagePlugins = stagePlugins;
 module.exports.esbuildOptions = esbuildOptions;
 module.exports.keptAdapters = keptAdapters;

@@ -8,7 +8,7 @@ import { describeDatabase, loadSettings, type Settings, type SourceSetting } fro
 import { createChain, type Chain, type ChainLink } from './sources/chain.js';
 import { httpSource } from './sources/http.js';
 import type { Source, SourceName } from './sources/port.js';
-import { builtinTablesExist } from './builtin/schema.js';
+import { builtinTablesExist } from './builtin/tables.js';
 import { BuiltinSource } from './sources/builtin.js';
 import { authnDetail, authzDetail, sqlSource } from './sources/sql.js';
 import { compileSql, type SqlTemplate } from './template.js';

@@ -1,7 +1,7 @@
 import { createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
-import * as z from 'zod';
+import * as z from './zod.js';
 import type { Argon2Variant } from './argon2.js';
 import { ConfigError } from './errors.js';
 
@@ -24,15 +24,15 @@ type MacFun = (typeof LEGACY_MAC_FUNS)[number];
 type SaltPosition = 'disable' | 'prefix' | 'suffix';
 
 const HashSchema = z.discriminatedUnion('name', [
-  z.strictObject({ name: z.enum(SIMPLE), salt_position: z.enum(['disable', 'prefix', 'suffix']).default('prefix') }),
-  z.strictObject({ name: z.literal('bcrypt'), salt_rounds: z.number().int().min(4).max(31).default(10) }),
+  z.strictObject({ name: z.enum(SIMPLE), salt_position: z._default(z.enum(['disable', 'prefix', 'suffix']), 'prefix') }),
+  z.strictObject({ name: z.literal('bcrypt'), salt_rounds: z._default(z.number().check(z.int(), z.gte(4), z.lte(31)), 10) }),
   z.strictObject({
     name: z.literal('pbkdf2'),
     mac_fun: z.string(),
-    iterations: z.number().int().positive(),
-    dk_length: z.number().int().positive().max(2 ** 32 - 1).optional(),
+    iterations: z.number().check(z.int(), z.gt(0)),
+    dk_length: z.optional(z.number().check(z.int(), z.gt(0), z.lte(2 ** 32 - 1))),
   }),
-  z.strictObject({ name: z.literal('auto'), salt_encoding: z.enum(['base64', 'utf8', 'utf-8']).default('base64') }),
+  z.strictObject({ name: z.literal('auto'), salt_encoding: z._default(z.enum(['base64', 'utf8', 'utf-8']), 'base64') }),
 ]);
 
 export type HashConfig =

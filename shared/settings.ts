@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod.js';
 import { ConfigError } from './errors.js';
 import { parseHashConfig, type HashConfig } from './hash.js';
 import { TOKEN_PATTERN, TOKEN_SHAPE } from './http/token.js';
@@ -101,54 +101,60 @@ export interface SourceSetting {
 
 const SOURCE_NAMES: readonly SourceName[] = ['builtin', 'sql', 'http'];
 
-const sourceList = z
-  .string()
-  .transform((v) => v.split(',').map((x) => x.trim()))
-  .pipe(
+const sourceList = z.pipe(
+  z.pipe(
+    z.pipe(
+      z.string(),
+      z.transform((v: string) => v.split(',').map((x) => x.trim())),
+    ),
     z
-      .array(z.string().regex(/^(builtin|sql|http)(:(ignore|deny))?$/, 'each entry must be builtin, sql or http, optionally with :ignore or :deny (e.g. builtin,sql:deny)'))
-      .refine((names) => new Set(names.map((n) => n.split(':')[0])).size === names.length, 'names a source twice'),
-  )
-  .transform((entries): SourceSetting[] =>
+      .array(z.string().check(z.regex(/^(builtin|sql|http)(:(ignore|deny))?$/, 'each entry must be builtin, sql or http, optionally with :ignore or :deny (e.g. builtin,sql:deny)')))
+      .check(z.refine((names: string[]) => new Set(names.map((n) => n.split(':')[0])).size === names.length, 'names a source twice')),
+  ),
+  z.transform((entries: string[]): SourceSetting[] =>
     entries.flatMap((e) => {
       const [name = '', failure] = e.split(':');
       const known = SOURCE_NAMES.find((n) => n === name);
       if (known === undefined) return [];
       return failure === 'ignore' || failure === 'deny' ? [{ name: known, failure }] : [{ name: known }];
     }),
-  );
+  ),
+);
 
 /** A JSON object whose values are all strings (headers, body templates). */
 const stringMap = (what: string) =>
-  z.string().transform((v, ctx) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(v);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what}` });
-      return z.NEVER;
-    }
-    const ok = z.record(z.string(), z.string()).safeParse(parsed);
-    if (!ok.success || Array.isArray(parsed)) {
-      ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what} (every value a string)` });
-      return z.NEVER;
-    }
-    return ok.data;
-  });
+  z.pipe(
+    z.string(),
+    z.transform((v: string, ctx) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(v);
+      } catch {
+        ctx.issues.push({ code: 'custom', message: `must be a JSON object of ${what}`, input: v });
+        return z.NEVER;
+      }
+      const ok = z.record(z.string(), z.string()).safeParse(parsed);
+      if (!ok.success || Array.isArray(parsed)) {
+        ctx.issues.push({ code: 'custom', message: `must be a JSON object of ${what} (every value a string)`, input: v });
+        return z.NEVER;
+      }
+      return ok.data;
+    }),
+  );
 
-const httpUrl = z
-  .string()
-  .refine((v) => {
+const httpUrl = z.string().check(
+  z.refine((v: string) => {
     try {
       const u = new URL(v);
       return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.username === '' && u.password === '' && u.hash === '';
     } catch {
       return false;
     }
-  }, 'must be an http:// or https:// URL without user info or fragment (send credentials in HTTP_SOURCE_HEADERS)');
+  }, 'must be an http:// or https:// URL without user info or fragment (send credentials in HTTP_SOURCE_HEADERS)'),
+);
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const text = z.string().refine((s) => s.trim() !== '', 'must not be empty');
+const int = (min: number, max: number) => z.coerce.number().check(z.int(), z.gte(min), z.lte(max));
+const text = z.string().check(z.refine((s: string) => s.trim() !== '', 'must not be empty'));
 
 function isUsableUrl(value: string): boolean {
   try {
@@ -160,58 +166,59 @@ function isUsableUrl(value: string): boolean {
 }
 
 const arn = (service: string) =>
-  z.string().regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`), `must be an ARN of the form arn:aws:${service}:<region>:<account>:…`);
+  z.string().check(z.regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`), `must be an ARN of the form arn:aws:${service}:<region>:<account>:…`));
 
 /** One schema per setting, so an error names exactly the setting that is wrong. */
 const SETTINGS = {
-  DATABASE_URL: z
-    .string()
-    .regex(/^(postgres|postgresql|mysql):\/\//, 'must start with postgres://, postgresql:// or mysql://')
-    .refine(isUsableUrl, 'is not a valid URL (check the host, the port and that special characters in the password are percent-encoded)')
-    .optional(),
-  AUTHN_QUERY: text.default(DEFAULT_AUTHN_QUERY),
-  AUTHZ_QUERY: text.default(DEFAULT_AUTHZ_QUERY),
-  PASSWORD_HASH: z.string().default(DEFAULT_PASSWORD_HASH),
-  AUTHZ_NO_MATCH: z.enum(['ignore', 'allow', 'deny']).default('ignore'),
-  AUTHN_BACKEND_FAILURE: z.enum(['ignore', 'deny']).default('ignore'),
-  AUTHZ_BACKEND_FAILURE: z.enum(['deny', 'ignore']).default('deny'),
-  PORT: int(0, 65535).default(8080),
-  HOST: text.default('127.0.0.1'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATA_DIR: text.default('.data'),
-  DB_POOL_MAX: int(1, 100).default(4),
-  DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(1000),
-  DB_QUERY_TIMEOUT_MS: int(100, 60_000).default(1500),
-  DB_IDLE_TIMEOUT_S: int(1, 86_400).default(60),
-  DB_MAX_LIFETIME_S: int(10, 86_400).default(1800),
-  CONNECT_ACL: z.enum(['off', 'on']).default('off'),
-  CONNECT_ACL_TTL: int(60, 31_536_000).default(3600),
-  MOSQUITTO_RESPONSE_MODE: z.enum(['status', 'json', 'text']).default('status'),
-  SUPERUSER_QUERY: text.optional(),
-  ACL_ROW_SHAPE: z.enum(['auto', 'emqx5', 'legacy']).default('auto'),
-  LEGACY_ROW_ORDER: z.enum(['last-first', 'top-down']).default('last-first'),
-  BUILTIN_USER_ID_TYPE: z.enum(['username', 'clientid']).default('username'),
-  DB_DRIVER: z.enum(['proxy', 'data-api']).optional(),
-  DB_ENGINE: z.enum(['postgres', 'mysql']).optional(),
-  DB_HOST: text.optional(),
-  DB_PORT: int(1, 65535).optional(),
-  DB_NAME: text.optional(),
-  DB_SECRET_ARN: arn('secretsmanager').optional(),
-  DB_RESOURCE_ARN: arn('rds').optional(),
-  BROKER_TOKEN: text.refine((v) => TOKEN_PATTERN.test(v), TOKEN_SHAPE).optional(),
-  BROKER_TOKEN_SECRET_ARN: arn('secretsmanager').optional(),
-  AWS_LAMBDA_FUNCTION_NAME: z.string().optional(),
-  SOURCES: sourceList.optional(),
-  HTTP_SOURCE_URL: httpUrl.optional(),
-  HTTP_SOURCE_ACL_URL: httpUrl.optional(),
-  HTTP_SOURCE_METHOD: z.enum(['post', 'get']).default('post'),
-  HTTP_SOURCE_HEADERS: stringMap('header values').default({}),
-  HTTP_SOURCE_TIMEOUT_MS: int(100, 30_000).default(2000),
-  HTTP_SOURCE_AUTHN_BODY: stringMap('templates').default({ ...DEFAULT_HTTP_AUTHN_BODY }),
-  HTTP_SOURCE_AUTHZ_BODY: stringMap('templates').default({ ...DEFAULT_HTTP_AUTHZ_BODY }),
-  EXPLAIN: z.enum(['off', 'on']).default('off'),
-  METRICS: z.enum(['emf', 'off']).optional(),
-  METRICS_NAMESPACE: z.string().regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be 1–255 letters, digits or . - _ / # :').default('mqtt-auth'),
+  DATABASE_URL: z.optional(
+    z.string().check(
+      z.regex(/^(postgres|postgresql|mysql):\/\//, 'must start with postgres://, postgresql:// or mysql://'),
+      z.refine(isUsableUrl, 'is not a valid URL (check the host, the port and that special characters in the password are percent-encoded)'),
+    ),
+  ),
+  AUTHN_QUERY: z._default(text, DEFAULT_AUTHN_QUERY),
+  AUTHZ_QUERY: z._default(text, DEFAULT_AUTHZ_QUERY),
+  PASSWORD_HASH: z._default(z.string(), DEFAULT_PASSWORD_HASH),
+  AUTHZ_NO_MATCH: z._default(z.enum(['ignore', 'allow', 'deny']), 'ignore'),
+  AUTHN_BACKEND_FAILURE: z._default(z.enum(['ignore', 'deny']), 'ignore'),
+  AUTHZ_BACKEND_FAILURE: z._default(z.enum(['deny', 'ignore']), 'deny'),
+  PORT: z._default(int(0, 65535), 8080),
+  HOST: z._default(text, '127.0.0.1'),
+  LOG_LEVEL: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  DATA_DIR: z._default(text, '.data'),
+  DB_POOL_MAX: z._default(int(1, 100), 4),
+  DB_CONNECT_TIMEOUT_MS: z._default(int(100, 60_000), 1000),
+  DB_QUERY_TIMEOUT_MS: z._default(int(100, 60_000), 1500),
+  DB_IDLE_TIMEOUT_S: z._default(int(1, 86_400), 60),
+  DB_MAX_LIFETIME_S: z._default(int(10, 86_400), 1800),
+  CONNECT_ACL: z._default(z.enum(['off', 'on']), 'off'),
+  CONNECT_ACL_TTL: z._default(int(60, 31_536_000), 3600),
+  MOSQUITTO_RESPONSE_MODE: z._default(z.enum(['status', 'json', 'text']), 'status'),
+  SUPERUSER_QUERY: z.optional(text),
+  ACL_ROW_SHAPE: z._default(z.enum(['auto', 'emqx5', 'legacy']), 'auto'),
+  LEGACY_ROW_ORDER: z._default(z.enum(['last-first', 'top-down']), 'last-first'),
+  BUILTIN_USER_ID_TYPE: z._default(z.enum(['username', 'clientid']), 'username'),
+  DB_DRIVER: z.optional(z.enum(['proxy', 'data-api'])),
+  DB_ENGINE: z.optional(z.enum(['postgres', 'mysql'])),
+  DB_HOST: z.optional(text),
+  DB_PORT: z.optional(int(1, 65535)),
+  DB_NAME: z.optional(text),
+  DB_SECRET_ARN: z.optional(arn('secretsmanager')),
+  DB_RESOURCE_ARN: z.optional(arn('rds')),
+  BROKER_TOKEN: z.optional(text.check(z.refine((v: string) => TOKEN_PATTERN.test(v), TOKEN_SHAPE))),
+  BROKER_TOKEN_SECRET_ARN: z.optional(arn('secretsmanager')),
+  AWS_LAMBDA_FUNCTION_NAME: z.optional(z.string()),
+  SOURCES: z.optional(sourceList),
+  HTTP_SOURCE_URL: z.optional(httpUrl),
+  HTTP_SOURCE_ACL_URL: z.optional(httpUrl),
+  HTTP_SOURCE_METHOD: z._default(z.enum(['post', 'get']), 'post'),
+  HTTP_SOURCE_HEADERS: z._default(stringMap('header values'), {}),
+  HTTP_SOURCE_TIMEOUT_MS: z._default(int(100, 30_000), 2000),
+  HTTP_SOURCE_AUTHN_BODY: z._default(stringMap('templates'), { ...DEFAULT_HTTP_AUTHN_BODY }),
+  HTTP_SOURCE_AUTHZ_BODY: z._default(stringMap('templates'), { ...DEFAULT_HTTP_AUTHZ_BODY }),
+  EXPLAIN: z._default(z.enum(['off', 'on']), 'off'),
+  METRICS: z.optional(z.enum(['emf', 'off'])),
+  METRICS_NAMESPACE: z._default(z.string().check(z.regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be 1–255 letters, digits or . - _ / # :')), 'mqtt-auth'),
 } as const;
 
 type Raw = { [K in keyof typeof SETTINGS]: z.output<(typeof SETTINGS)[K]> };

@@ -1,4 +1,4 @@
-import { builtinTablesExist } from '../../shared/builtin/schema.js';
+import { builtinTablesExist } from '../../shared/builtin/tables.js';
 import { openSession, type SqlSession } from '../../shared/db/session.js';
 import { loadSettings, type Settings } from '../../shared/settings.js';
 

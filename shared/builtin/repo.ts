@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { SqlRunner } from '../db/session.js';
 import type { Row } from '../types.js';
 import type { BuiltinRule, BuiltinUser, WhoType } from './model.js';
-import { ACL_TABLE, USER_TABLE } from './schema.js';
+import { ACL_TABLE, USER_TABLE } from './tables.js';
 
 /**
  * The built-in tables' statements, per dialect. Every value is a bound parameter; only table and

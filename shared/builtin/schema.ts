@@ -1,22 +1,21 @@
 import { readFile } from 'node:fs/promises';
-import type { SqlStore } from '../db/port.js';
 import type { Dialect } from '../template.js';
+import { ACL_TABLE, existingTables, USER_TABLE, type SqlRunner } from './tables.js';
 
-/** The managed tables of the built-in store. */
-export const USER_TABLE = 'mqtt_builtin_user';
-export const ACL_TABLE = 'mqtt_builtin_acl';
+/**
+ * `mqtt-auth migrate`: creates the built-in tables from `infra/schema/builtin-*.sql`. Reads files
+ * next to the sources, so only the CLI and tests import this module; the Lambda path needs only
+ * `tables.ts`.
+ */
 
-const SCHEMA: Record<Dialect, URL> = {
-  postgres: new URL('../../infra/schema/builtin-postgresql.sql', import.meta.url),
-  mysql: new URL('../../infra/schema/builtin-mysql.sql', import.meta.url),
-};
+export { ACL_TABLE, builtinTablesExist, existingTables, USER_TABLE, type SqlRunner } from './tables.js';
 
-/** Anything that runs one statement: a store, or one transaction of a session. */
-export type SqlRunner = Pick<SqlStore, 'dialect' | 'query'>;
+/** The schema file of one dialect, resolved when needed (never at module load). */
+const schemaFile = (dialect: Dialect): URL => new URL(`../../infra/schema/${dialect === 'mysql' ? 'builtin-mysql.sql' : 'builtin-postgresql.sql'}`, import.meta.url);
 
 /** The DDL statements of the built-in store for one dialect, comments removed. */
 export async function schemaStatements(dialect: Dialect): Promise<string[]> {
-  const text = await readFile(SCHEMA[dialect], 'utf8');
+  const text = await readFile(schemaFile(dialect), 'utf8');
   return text
     .split(/;\s*$/m)
     .map((part) =>
@@ -27,23 +26,6 @@ export async function schemaStatements(dialect: Dialect): Promise<string[]> {
         .trim(),
     )
     .filter((statement) => statement !== '');
-}
-
-/** Which of the built-in tables exist in the connected database (its current schema). */
-export async function existingTables(db: SqlRunner): Promise<Set<string>> {
-  const schema = db.dialect === 'mysql' ? 'DATABASE()' : 'current_schema()';
-  // Constant names only: nothing here comes from a client.
-  const rows = await db.query(
-    `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ${schema} AND table_name IN ('${USER_TABLE}', '${ACL_TABLE}')`,
-    [],
-  );
-  return new Set(rows.map((r) => String(r['name'] ?? r['NAME'] ?? r['TABLE_NAME'])));
-}
-
-/** True when both built-in tables exist (for a chain's default: built-in first when present). */
-export async function builtinTablesExist(db: SqlRunner): Promise<boolean> {
-  const found = await existingTables(db);
-  return found.has(USER_TABLE) && found.has(ACL_TABLE);
 }
 
 /**

@@ -1,11 +1,11 @@
 import type { Context } from 'aws-lambda';
 import type { MiddlewareObj } from '@middy/core';
-import * as z from 'zod';
+import * as z from '../zod.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
 import type { ApiEvent, HttpRequest } from './event.js';
-import { defined, endpoint, identity, readFields, scalar, validate } from './input.js';
+import { defined, endpoint, identity, must, readFields, requiredScalar, scalar, validate } from './input.js';
 import { answerErrors, text, type HttpResult } from './middleware.js';
 
 /**
@@ -18,22 +18,22 @@ export type Emqx4AuthRequest = { readonly kind: 'auth'; readonly client: AuthnRe
 
 /** EMQX 4 renders a field the client lacks as the text `undefined`: on these routes that is unset. */
 const unsetIfUndefined = (v: string | undefined): string | undefined => (v === 'undefined' ? undefined : v);
-const who = (name: string) => identity(name).transform(unsetIfUndefined);
-const info = (name: string) => scalar(name).transform(unsetIfUndefined);
+const who = (name: string) => z.pipe(identity(name), z.transform(unsetIfUndefined));
+const info = (name: string) => z.pipe(scalar(name), z.transform(unsetIfUndefined));
 const present = (v: string | undefined): boolean => v !== undefined;
 
 /** The client as `%u %c %a %C %d` describe it (`username`, `clientid`, `ipaddr`, `cn`, `dn`). */
 const clientShape = { username: who('username'), clientid: who('clientid'), ipaddr: info('ipaddr'), cn: info('cn'), dn: info('dn') };
 const AuthSchema = z.object({
   ...clientShape,
-  username: who('username').refine(present, 'username is required (username=%u)'),
-  password: scalar('password').refine(present, 'password is required (password=%P); EMQX 4 never asks with an empty one'),
+  username: who('username').check(must(present, 'username is required (username=%u)')),
+  password: scalar('password').check(must(present, 'password is required (password=%P); EMQX 4 never asks with an empty one')),
 });
-const SuperuserSchema = z.object({ ...clientShape, username: who('username').refine(present, 'username is required (username=%u)') });
+const SuperuserSchema = z.object({ ...clientShape, username: who('username').check(must(present, 'username is required (username=%u)')) });
 const AclSchema = z.object({
   ...clientShape,
-  access: scalar('access').refine((v) => v === '1' || v === '2', 'access must be 1 (subscribe) or 2 (publish) (access=%A)'),
-  topic: scalar('topic').refine((v) => v !== undefined, 'topic is required (topic=%t)'),
+  access: scalar('access').check(must((v) => v === '1' || v === '2', 'access must be 1 (subscribe) or 2 (publish) (access=%A)')),
+  topic: requiredScalar('topic', 'topic is required (topic=%t)'),
 });
 
 type ClientFields = { username?: string | undefined; clientid?: string | undefined; ipaddr?: string | undefined; cn?: string | undefined; dn?: string | undefined };

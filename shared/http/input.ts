@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../zod.js';
 import { BadRequestError } from '../errors.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
 import { parseForm, type HttpRequest } from './event.js';
@@ -51,17 +51,39 @@ function isJson(text: string): boolean {
 
 /** A scalar field: strings as they are, numbers and booleans as text; null and "" are unset. */
 export const scalar = (name: string) =>
-  z
-    .union([z.string(), z.number(), z.boolean(), z.null()], { error: `${name} must be a string` })
-    .optional()
-    .refine((v) => typeof v !== 'string' || v.isWellFormed(), `${name} is not valid Unicode (a lone surrogate)`)
-    .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)));
+  z.pipe(
+    z
+      .optional(z.union([z.string(), z.number(), z.boolean(), z.null()], { error: `${name} must be a string` }))
+      .check(z.refine((v) => typeof v !== 'string' || v.isWellFormed(), `${name} is not valid Unicode (a lone surrogate)`)),
+    z.transform((v: string | number | boolean | null | undefined) => (v === null || v === undefined || v === '' ? undefined : String(v))),
+  );
 
-export const identity = (name: string) =>
-  scalar(name).refine((v) => v === undefined || !v.includes('\u0000'), `${name} must not contain a NUL character`);
+/** A check on a parsed field's value (unset is undefined), failing with `message`. */
+export const must = (ok: (v: string | undefined) => boolean, message: string) => z.refine<string | undefined>(ok, message);
+
+/**
+ * A field that must pass `test`, its type narrowed to what `test` admits (`string` for a required
+ * field): the check and the narrowing in one step, so no cast is needed downstream.
+ */
+export const admit = <T extends string | undefined>(field: z.ZodMiniType<string | undefined, unknown>, test: (v: string | undefined) => v is T, message: string) =>
+  z.pipe(
+    field,
+    z.transform((v: string | undefined, ctx): T => {
+      if (test(v)) return v;
+      ctx.issues.push({ code: 'custom', message, input: v });
+      return z.NEVER;
+    }),
+  );
+
+const isSet = (v: string | undefined): v is string => v !== undefined;
+
+export const identity = (name: string) => scalar(name).check(must((v) => v === undefined || !v.includes('\u0000'), `${name} must not contain a NUL character`));
 
 /** An identity that must be set. */
-export const required = (name: string) => identity(name).refine((v) => v !== undefined, `${name} is required`);
+export const required = (name: string) => admit(identity(name), isSet, `${name} is required`);
+
+/** A scalar that must be set. */
+export const requiredScalar = (name: string, message = `${name} is required`) => admit(scalar(name), isSet, message);
 
 /** The last path segment names the check, whatever prefix (an API Gateway stage) comes before it. */
 export const endpoint = (req: HttpRequest): string => req.path.slice(req.path.lastIndexOf('/') + 1);
@@ -73,21 +95,21 @@ const clientShape = {
   cert_common_name: scalar('cert_common_name'),
   cert_subject: scalar('cert_subject'),
   zone: scalar('zone'),
-  client_attrs: z.record(z.string(), scalar('client_attrs value'), { error: 'client_attrs must be an object of strings' }).optional(),
+  client_attrs: z.optional(z.record(z.string(), scalar('client_attrs value'), { error: 'client_attrs must be an object of strings' })),
 };
 
 const AuthnSchema = z.object({ ...clientShape, password: scalar('password'), cert_pem: scalar('cert_pem') });
 
 const AclSchema = z.object({
   ...clientShape,
-  topic: scalar('topic').refine((v) => v !== undefined, 'topic is required'),
-  action: scalar('action').refine((v) => v === undefined || v === 'publish' || v === 'subscribe', 'action must be publish or subscribe'),
-  access: scalar('access').refine((v) => v === undefined || v === '1' || v === '2', 'access must be 1 (subscribe) or 2 (publish)'),
-  qos: scalar('qos').refine((v) => v === undefined || /^[0-2]$/.test(v), 'qos must be 0, 1 or 2'),
-  retain: scalar('retain').refine((v) => v === undefined || ['true', 'false', '1', '0'].includes(v), 'retain must be true or false'),
+  topic: requiredScalar('topic'),
+  action: admit(scalar('action'), (v): v is 'publish' | 'subscribe' | undefined => v === undefined || v === 'publish' || v === 'subscribe', 'action must be publish or subscribe'),
+  access: scalar('access').check(must((v) => v === undefined || v === '1' || v === '2', 'access must be 1 (subscribe) or 2 (publish)')),
+  qos: scalar('qos').check(must((v) => v === undefined || /^[0-2]$/.test(v), 'qos must be 0, 1 or 2')),
+  retain: scalar('retain').check(must((v) => v === undefined || ['true', 'false', '1', '0'].includes(v), 'retain must be true or false')),
 });
 
-export function validate<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+export function validate<S extends z.ZodMiniType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];

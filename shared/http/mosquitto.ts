@@ -1,9 +1,9 @@
-import * as z from 'zod';
+import * as z from '../zod.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuthnRequest, ClientInfo } from '../types.js';
 import type { HttpRequest } from './event.js';
-import { defined, endpoint, identity, readFields, required, scalar, validate } from './input.js';
+import { defined, endpoint, identity, must, readFields, required, requiredScalar, scalar, validate } from './input.js';
 import { answerErrors, json, text, type HttpResult } from './middleware.js';
 
 /**
@@ -27,8 +27,8 @@ const SuperuserSchema = z.object({ username: required('username') });
 const AclSchema = z.object({
   username: required('username'),
   clientid: identity('clientid'),
-  topic: scalar('topic').refine((v) => v !== undefined, 'topic is required'),
-  acc: scalar('acc').refine((v) => v !== undefined && /^[1-4]$/.test(v), 'acc must be 1 (read), 2 (write), 3 (read-write) or 4 (subscribe)'),
+  topic: requiredScalar('topic'),
+  acc: scalar('acc').check(must((v) => v !== undefined && /^[1-4]$/.test(v), 'acc must be 1 (read), 2 (write), 3 (read-write) or 4 (subscribe)')),
 });
 
 /** go-auth sends its parameters in the body with whatever method it is set to use: GET and PUT too. */

@@ -1,9 +1,9 @@
-import * as z from 'zod';
+import * as z from '../zod.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AclRequest, AuthnRequest } from '../types.js';
 import type { HttpRequest } from './event.js';
-import { defined, endpoint, identity, readFields, required, scalar, validate } from './input.js';
+import { defined, endpoint, identity, readFields, required, requiredScalar, scalar, validate } from './input.js';
 import { answerErrors, text, type HttpResult } from './middleware.js';
 
 /**
@@ -19,7 +19,7 @@ export type RabbitAclRequest =
   | { readonly kind: 'resource'; readonly username: string; readonly clientid?: string; readonly resource: string; readonly name: string; readonly permission: string }
   | { readonly kind: 'topic'; readonly acl: AclRequest; readonly tags: readonly string[] };
 
-const requiredText = (name: string) => scalar(name).refine((v) => v !== undefined, `${name} is required`);
+const requiredText = (name: string) => requiredScalar(name);
 
 const UserSchema = z.object({ username: required('username'), password: scalar('password'), client_id: identity('client_id'), vhost: scalar('vhost') });
 const VhostSchema = z.object({ username: required('username'), vhost: requiredText('vhost') });

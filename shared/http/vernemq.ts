@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../zod.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuthnRequest, ClientInfo } from '../types.js';
@@ -25,13 +25,15 @@ const ClientSchema = { username: identity('username'), client_id: identity('clie
 const RegisterSchema = z.object({ ...ClientSchema, password: scalar('password') });
 const SubscribeSchema = z.object({
   ...ClientSchema,
-  topics: z.array(z.object({ topic: z.string({ error: 'each topic must be a string' }).min(1, 'a topic is empty'), qos }), { error: 'topics must be a list of {topic, qos}' }).min(1, 'topics is empty'),
+  topics: z
+    .array(z.object({ topic: z.string({ error: 'each topic must be a string' }).check(z.minLength(1, 'a topic is empty')), qos }), { error: 'topics must be a list of {topic, qos}' })
+    .check(z.minLength(1, 'topics is empty')),
 });
 const PublishSchema = z.object({
   ...ClientSchema,
-  topic: z.string({ error: 'topic is required' }).min(1, 'topic is required'),
-  qos: qos.optional(),
-  retain: z.boolean({ error: 'retain must be true or false' }).optional(),
+  topic: z.string({ error: 'topic is required' }).check(z.minLength(1, 'topic is required')),
+  qos: z.optional(qos),
+  retain: z.optional(z.boolean({ error: 'retain must be true or false' })),
 });
 
 export function parseVerne(req: HttpRequest): VerneRequest {

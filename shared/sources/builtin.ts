@@ -1,6 +1,6 @@
 import { authenticate, type AuthnOutcome } from '../authn.js';
 import { authorize, type AuthzOutcome } from '../authz.js';
-import { ACL_TABLE, USER_TABLE } from '../builtin/schema.js';
+import { ACL_TABLE, USER_TABLE } from '../builtin/tables.js';
 import type { SqlStore } from '../db/port.js';
 import type { Logger } from '../log.js';
 import type { Settings } from '../settings.js';

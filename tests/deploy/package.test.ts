@@ -115,6 +115,21 @@ describe.each(STAGES)('stage %s', (stage) => {
       .sort(([a], [b]) => a.localeCompare(b));
     expect(routes).toEqual(expected);
     expect(routes.map(([k]) => k)).toContain('POST /k/{token}/mqtt/auth');
+    // The EMQX 4 routes are in the table, so in the package, each form reaching its function.
+    expect(routes.filter(([k]) => k.includes('/emqx4/'))).toEqual([
+      ['GET /emqx4/acl', 'emqx4-acl'],
+      ['GET /emqx4/auth', 'emqx4-auth'],
+      ['GET /emqx4/superuser', 'emqx4-auth'],
+      ['GET /k/{token}/emqx4/acl', 'emqx4-acl'],
+      ['GET /k/{token}/emqx4/auth', 'emqx4-auth'],
+      ['GET /k/{token}/emqx4/superuser', 'emqx4-auth'],
+      ['POST /emqx4/acl', 'emqx4-acl'],
+      ['POST /emqx4/auth', 'emqx4-auth'],
+      ['POST /emqx4/superuser', 'emqx4-auth'],
+      ['POST /k/{token}/emqx4/acl', 'emqx4-acl'],
+      ['POST /k/{token}/emqx4/auth', 'emqx4-auth'],
+      ['POST /k/{token}/emqx4/superuser', 'emqx4-auth'],
+    ]);
     expect(routes.map(([k]) => k)).not.toContain('GET /k/{token}/health');
     expect(ofType(t(), 'AWS::ApiGatewayV2::Api').map(([, r]) => r.Properties.ProtocolType)).toEqual(['HTTP']);
   });

@@ -131,18 +131,31 @@ afterAll(async () => {
   rmSync(join(ROOT, '.esbuild', STAGE), { recursive: true, force: true });
 });
 
-async function ask(base: string, path: string, init: { method?: string; type?: string; body?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
+interface Ask {
+  method?: string;
+  type?: string;
+  body?: string;
+  /** The Bearer token sent; null: no Authorization header. Default: the stage's token. */
+  token?: string | null;
+}
+
+async function ask(base: string, path: string, init: Ask = {}): Promise<Answer> {
+  const token = init.token === undefined ? TOKEN : init.token;
+  const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
   if (init.type) headers['content-type'] = init.type;
   const res = await fetch(`${base}${path}`, { method: init.method ?? (init.body === undefined ? 'GET' : 'POST'), headers, ...(init.body === undefined ? {} : { body: init.body }) });
   const text = await res.text();
   // The media type only: serverless-offline's HTTP server (hapi) appends "; charset=utf-8", which
   // API Gateway does not (it passes the handler's header through).
-  return { status: res.status, type: res.headers.get('content-type')?.split(';')[0] ?? null, body: JSON.parse(text) as unknown };
+  const type = res.headers.get('content-type')?.split(';')[0] ?? null;
+  return { status: res.status, type, body: type === 'application/json' ? (JSON.parse(text) as unknown) : text };
 }
 
 const JSON_TYPE = 'application/json';
-const CASES: Array<[string, string, { method?: string; type?: string; body?: string }, Answer]> = [
+const FORM = 'application/x-www-form-urlencoded';
+const TEXT_TYPE = 'text/plain';
+const AUTHN_BODY = JSON.stringify({ username: 'demo', password: 'public', clientid: 'c1' });
+const CASES: Array<[string, string, Ask, Answer]> = [
   ['health', '/health', {}, { status: 200, type: JSON_TYPE, body: { status: 'ok', database: 'postgres' } }],
   [
     'allow: the right password',
@@ -170,6 +183,24 @@ const CASES: Array<[string, string, { method?: string; type?: string; body?: str
     { type: JSON_TYPE, body: '{"username":"demo","action":"publish"}' },
     { status: 400, type: JSON_TYPE, body: { error: 'topic is required' } },
   ],
+  [
+    'a wrong broker token: 401',
+    '/mqtt/auth',
+    { type: JSON_TYPE, body: AUTHN_BODY, token: 'not-the-broker-token-0123456789' },
+    { status: 401, type: JSON_TYPE, body: { error: 'broker token is wrong' } },
+  ],
+  [
+    'no broker token: 401',
+    '/mqtt/acl',
+    { type: JSON_TYPE, body: JSON.stringify({ username: 'demo', clientid: 'c1', topic: 'demo/x', action: 'publish' }), token: null },
+    { status: 401, type: JSON_TYPE, body: { error: 'broker token required: send "Authorization: Bearer <token>" or prefix the path with /k/<token>' } },
+  ],
+  ['EMQX 4 auth: 200 ok', '/emqx4/auth', { type: FORM, body: 'clientid=c1&username=demo&password=public&ipaddr=127.0.0.1' }, { status: 200, type: TEXT_TYPE, body: 'ok' }],
+  ['EMQX 4 auth, a wrong password: 401 deny', '/emqx4/auth', { type: FORM, body: 'clientid=c1&username=demo&password=wrong' }, { status: 401, type: TEXT_TYPE, body: 'deny' }],
+  ['EMQX 4 superuser, not one: 403 deny', '/emqx4/superuser', { type: FORM, body: 'clientid=c1&username=demo' }, { status: 403, type: TEXT_TYPE, body: 'deny' }],
+  ['EMQX 4 ACL allow', '/emqx4/acl', { type: FORM, body: 'access=2&username=demo&clientid=c1&ipaddr=127.0.0.1&topic=demo%2Fx&mountpoint=' }, { status: 200, type: TEXT_TYPE, body: 'ok' }],
+  ['EMQX 4 ACL deny', '/emqx4/acl', { type: FORM, body: 'access=2&username=demo&clientid=c1&topic=secret&mountpoint=' }, { status: 403, type: TEXT_TYPE, body: 'deny' }],
+  ['EMQX 4 with a wrong broker token: 401', '/emqx4/auth', { type: FORM, body: 'clientid=c1&username=demo&password=public', token: 'not-the-broker-token-0123456789' }, { status: 401, type: JSON_TYPE, body: { error: 'broker token is wrong' } }],
 ];
 
 test.each(CASES)('%s: the packaged handler under serverless-offline answers as the local server', async (_name, path, init, expected) => {
@@ -179,15 +210,18 @@ test.each(CASES)('%s: the packaged handler under serverless-offline answers as t
 });
 
 test('the /k/{token}/ routes reach the same functions (for brokers that cannot send a header)', async () => {
-  const body = JSON.stringify({ username: 'demo', password: 'public', clientid: 'c1' });
-  expect(await ask(offline.url, `/k/${TOKEN}/mqtt/auth`, { type: JSON_TYPE, body })).toEqual({ status: 200, type: JSON_TYPE, body: { result: 'allow', is_superuser: false } });
+  const body = AUTHN_BODY;
+  expect(await ask(offline.url, `/k/${TOKEN}/mqtt/auth`, { type: JSON_TYPE, body, token: null })).toEqual({ status: 200, type: JSON_TYPE, body: { result: 'allow', is_superuser: false } });
   const acl = JSON.stringify({ username: 'demo', clientid: 'c1', topic: 'devices/c1/#', action: 'subscribe', qos: '0' });
-  expect(await ask(offline.url, `/k/${TOKEN}/mqtt/acl`, { type: JSON_TYPE, body: acl })).toEqual({ status: 200, type: JSON_TYPE, body: { result: 'allow' } });
+  expect(await ask(offline.url, `/k/${TOKEN}/mqtt/acl`, { type: JSON_TYPE, body: acl, token: null })).toEqual({ status: 200, type: JSON_TYPE, body: { result: 'allow' } });
+  expect(await ask(offline.url, `/k/${TOKEN}/emqx4/auth`, { type: FORM, body: 'clientid=c1&username=demo&password=public', token: null })).toEqual({ status: 200, type: TEXT_TYPE, body: 'ok' });
+  expect(await ask(offline.url, '/k/not-the-broker-token-0123456789/mqtt/auth', { type: JSON_TYPE, body, token: null })).toEqual({ status: 401, type: JSON_TYPE, body: { error: 'broker token is wrong' } });
 });
 
 test('the credentials came from the secret, read once per Lambda environment, not per request', () => {
   expect(secrets.calls(DB_SECRET)).toBeGreaterThanOrEqual(1);
-  // One read per Lambda environment: serverless-offline keeps one per function it has run.
-  expect(secrets.calls(DB_SECRET)).toBeLessThanOrEqual(2);
+  // One read per Lambda environment: serverless-offline keeps one per function it has run, and four
+  // have asked the database (auth, acl, emqx4-auth, emqx4-acl) over 13 database-backed requests.
+  expect(secrets.calls(DB_SECRET)).toBeLessThanOrEqual(4);
   expect(offline.output()).not.toContain('public');
 });
