@@ -6,9 +6,9 @@ import type { Dialect } from '../template.js';
 export const USER_TABLE = 'mqtt_builtin_user';
 export const ACL_TABLE = 'mqtt_builtin_acl';
 
-const SCHEMA: Record<Dialect, URL> = {
-  postgres: new URL('../../infra/schema/builtin-postgresql.sql', import.meta.url),
-  mysql: new URL('../../infra/schema/builtin-mysql.sql', import.meta.url),
+const SCHEMA_FILE: Record<Dialect, string> = {
+  postgres: '../../infra/schema/builtin-postgresql.sql',
+  mysql: '../../infra/schema/builtin-mysql.sql',
 };
 
 /** Anything that runs one statement: a store, or one transaction of a session. */
@@ -16,7 +16,9 @@ export type SqlRunner = Pick<SqlStore, 'dialect' | 'query'>;
 
 /** The DDL statements of the built-in store for one dialect, comments removed. */
 export async function schemaStatements(dialect: Dialect): Promise<string[]> {
-  const text = await readFile(SCHEMA[dialect], 'utf8');
+  // Resolved on use, not at import: the Lambda bundles (CommonJS, no import.meta) load this module
+  // for existingTables but never read the DDL files, which they do not carry.
+  const text = await readFile(new URL(SCHEMA_FILE[dialect], import.meta.url), 'utf8');
   return text
     .split(/;\s*$/m)
     .map((part) =>
