@@ -10,7 +10,7 @@ import { httpSource } from './sources/http.js';
 import type { Source, SourceName } from './sources/port.js';
 import { builtinTablesExist } from './builtin/schema.js';
 import { BuiltinSource } from './sources/builtin.js';
-import { authnDetail, authzDetail, sqlSource } from './sources/sql.js';
+import { sqlSource } from './sources/sql.js';
 import { compileSql, type SqlTemplate } from './template.js';
 
 /**
@@ -166,10 +166,7 @@ async function openStore(settings: Settings, log: Logger): Promise<SqlStore> {
   return (await import('./db/pglite.js')).createPgliteStore(db.dataDir, settings.passwordHash, settings.pool.queryTimeoutMs);
 }
 
-/**
- * The built-in store as a chain source, over the container's store (opened on first use), with
- * explain's details read from its outcomes as for the SQL source.
- */
+/** The built-in store as a chain source, over the container's store (opened on first use). */
 function builtinSource(store: () => Promise<SqlStore>, settings: Settings, log: Logger): Source {
   let source: Promise<BuiltinSource> | undefined;
   const get = () =>
@@ -181,8 +178,10 @@ function builtinSource(store: () => Promise<SqlStore>, settings: Settings, log: 
       }));
   return {
     name: 'builtin',
-    authenticate: async (req) => authnDetail(await (await get()).authenticate(req), settings.passwordHash.name),
-    authorize: async (req) => authzDetail(await (await get()).authorize(req)),
+    authenticate: async (req) => (await get()).authenticate(req),
+    authorize: async (req) => (await get()).authorize(req),
+    superuser: async (client) => (await get()).superuser(client),
+    connectAcl: async (client) => (await get()).connectAcl(client),
   };
 }
 
