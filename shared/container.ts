@@ -163,7 +163,8 @@ async function openStore(settings: Settings, log: Logger): Promise<SqlStore> {
   }
   if (db.engine === 'postgres') return (await import('./db/postgres.js')).createPostgresStore(db.url, settings.pool);
   if (db.engine === 'mysql') return (await import('./db/mysql.js')).createMysqlStore(db.url, settings.pool);
-  return (await import('./db/pglite.js')).createPgliteStore(db.dataDir, settings.passwordHash, settings.pool.queryTimeoutMs);
+  const lost = (err: Error) => log.error({ dataDir: db.dataDir, problem: err.message }, 'lost the lock on DATA_DIR: another process may open the embedded database now');
+  return (await import('./db/pglite.js')).createPgliteStore(db.dataDir, settings.passwordHash, settings.pool.queryTimeoutMs, lost);
 }
 
 /** The built-in store as a chain source, over the container's store (opened on first use). */
