@@ -237,9 +237,9 @@ describe.each<Engine>(['postgres', 'mysql'])('chain of built-in then external ag
   });
 
   it('mqtt-auth explain shows the sources, rows, algorithm and timings, and no secret', async () => {
-    const run = (args: string[], stdin: string) =>
+    const run = (args: string[], stdin: string, env: Record<string, string> = {}) =>
       new Promise<{ code: number; out: string; err: string }>((resolve) => {
-        const child = execFile(process.execPath, ['bin/mqtt-auth.js', 'explain', ...args], { env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url } }, (error, out, err) => {
+        const child = execFile(process.execPath, ['bin/mqtt-auth.js', 'explain', ...args], { env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url, ...env } }, (error, out, err) => {
           resolve({ code: error ? Number(error.code ?? 1) : 0, out, err });
         });
         child.stdin?.end(stdin);
@@ -265,7 +265,18 @@ describe.each<Engine>(['postgres', 'mysql'])('chain of built-in then external ag
     expect(report.authn).toMatchObject({ kind: 'authn', decision: 'allow', source: 'sql', is_superuser: false });
     expect(steps(report.authn)).toEqual(['builtin:ignore', 'sql:allow']);
     expect(report.authn.steps[1]).toMatchObject({ row: 0, algorithm: 'sha256', reason: 'password verified' });
-    for (const text of [r.out, r.err, j.out, j.err]) for (const secret of [S_PW, B_PW, sHash.hash, bHash.hash, sHash.salt, bHash.salt]) expect(text).not.toContain(secret);
+    // With CONNECT_ACL=on the login carries the built-in rules, then the sql ones.
+    const withAcl = await run(['--username', 'both', '--clientid', 'c1', '--password-stdin'], B_PW, { CONNECT_ACL: 'on' });
+    expect(withAcl.out.replace(/\d+(\.\d+)? ms/g, 'N ms').replace(/ {2,}/g, ' ')).toBe(
+      [
+        'sources: builtin, sql',
+        'authentication: allow, superuser no, 3 connect-time ACL rule(s) (N ms)',
+        ' builtin allow N ms row 0, sha256: built-in: password verified',
+        ' answered by: builtin — built-in: password verified; 3 ACL rule(s)',
+        '',
+      ].join('\n'),
+    );
+    for (const text of [r.out, r.err, j.out, j.err, withAcl.out, withAcl.err]) for (const secret of [S_PW, B_PW, sHash.hash, bHash.hash, sHash.salt, bHash.salt]) expect(text).not.toContain(secret);
     const bad = await run(['--username', 'x'], '');
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('give a password (--password or --password-stdin), a --topic, or both');
