@@ -21,8 +21,11 @@ export class DataDirInUse extends Error {
   }
 }
 
-/** True for a folder on disk (not PGlite's `memory://` or `idb://` targets). */
-const onDisk = (dataDir: string): boolean => !/^[a-z]+:\/\//.test(dataDir);
+/** The folder on disk PGlite opens for `dataDir` (it reads `file://x` as `x`), or undefined for `memory://` and the like. */
+function folderOf(dataDir: string): string | undefined {
+  if (dataDir.startsWith('file://')) return dataDir.slice('file://'.length);
+  return /^[a-z]+:\/\//.test(dataDir) ? undefined : dataDir;
+}
 
 /**
  * Holds `dataDir` for this process until the returned release is called (or the process exits),
@@ -32,8 +35,9 @@ const onDisk = (dataDir: string): boolean => !/^[a-z]+:\/\//.test(dataDir);
  * @param onLost called if the lock could not be renewed and another process may have taken it.
  */
 export async function lockDataDir(dataDir: string, onLost: (err: Error) => void): Promise<() => Promise<void>> {
-  if (!onDisk(dataDir)) return async () => {};
-  const path = resolve(dataDir);
+  const folder = folderOf(dataDir);
+  if (folder === undefined) return async () => {};
+  const path = resolve(folder);
   await mkdir(path, { recursive: true });
   try {
     return await lockfile.lock(path, { lockfilePath: `${path}.lock`, realpath: false, stale: STALE_LOCK_MS, retries: 0, onCompromised: onLost });
