@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { DataDirInUse } from '../shared/db/pglite-lock.js';
 import { ConfigError } from '../shared/errors.js';
 import { MAX_BODY_BYTES } from '../shared/http/event.js';
 import type { HttpResult } from '../shared/http/middleware.js';
@@ -36,6 +37,10 @@ async function main(): Promise<void> {
   try {
     await (await container.store()).query('SELECT 1', []);
   } catch (err) {
+    if (err instanceof DataDirInUse) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exit(1);
+    }
     if (settings.database.engine === 'pglite') throw err;
     log.warn({ problem: err instanceof Error ? err.message : String(err) }, 'database not reachable yet; answering by the failure policies until it is');
   }

@@ -10,7 +10,7 @@ import { httpSource } from './sources/http.js';
 import type { Source, SourceName } from './sources/port.js';
 import { builtinTablesExist } from './builtin/tables.js';
 import { BuiltinSource } from './sources/builtin.js';
-import { authnDetail, authzDetail, sqlSource } from './sources/sql.js';
+import { sqlSource } from './sources/sql.js';
 import { compileSql, type SqlTemplate } from './template.js';
 
 /**
@@ -163,13 +163,11 @@ async function openStore(settings: Settings, log: Logger): Promise<SqlStore> {
   }
   if (db.engine === 'postgres') return (await import('./db/postgres.js')).createPostgresStore(db.url, settings.pool);
   if (db.engine === 'mysql') return (await import('./db/mysql.js')).createMysqlStore(db.url, settings.pool);
-  return (await import('./db/pglite.js')).createPgliteStore(db.dataDir, settings.passwordHash, settings.pool.queryTimeoutMs);
+  const lost = (err: Error) => log.error({ dataDir: db.dataDir, problem: err.message }, 'lost the lock on DATA_DIR: another process may open the embedded database now');
+  return (await import('./db/pglite.js')).createPgliteStore(db.dataDir, settings.passwordHash, settings.pool.queryTimeoutMs, lost);
 }
 
-/**
- * The built-in store as a chain source, over the container's store (opened on first use), with
- * explain's details read from its outcomes as for the SQL source.
- */
+/** The built-in store as a chain source, over the container's store (opened on first use). */
 function builtinSource(store: () => Promise<SqlStore>, settings: Settings, log: Logger): Source {
   let source: Promise<BuiltinSource> | undefined;
   const get = () =>
@@ -181,8 +179,10 @@ function builtinSource(store: () => Promise<SqlStore>, settings: Settings, log: 
       }));
   return {
     name: 'builtin',
-    authenticate: async (req) => authnDetail(await (await get()).authenticate(req), settings.passwordHash.name),
-    authorize: async (req) => authzDetail(await (await get()).authorize(req)),
+    authenticate: async (req) => (await get()).authenticate(req),
+    authorize: async (req) => (await get()).authorize(req),
+    superuser: async (client) => (await get()).superuser(client),
+    connectAcl: async (client) => (await get()).connectAcl(client),
   };
 }
 

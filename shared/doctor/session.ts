@@ -110,7 +110,16 @@ export async function openMysql(target: NetworkTarget, creds: DbCredentials | un
 /** The embedded PGlite folder the local server uses (one process at a time). */
 export async function openPglite(dataDir: string): Promise<DoctorSession> {
   const { PGlite } = await import('@electric-sql/pglite');
-  const db = await PGlite.create(dataDir);
+  const { lockDataDir } = await import('../db/pglite-lock.js');
+  // Refused with a plain explanation while npm start holds the folder.
+  const release = await lockDataDir(dataDir, () => {});
+  let db: InstanceType<typeof PGlite>;
+  try {
+    db = await PGlite.create(dataDir);
+  } catch (err) {
+    await release();
+    throw err;
+  }
   return {
     engine: 'postgres',
     server: 'embedded PGlite',
@@ -119,7 +128,13 @@ export async function openPglite(dataDir: string): Promise<DoctorSession> {
     indexQuery: indexQuery('postgres', (n) => `$${n}`),
     rows: async (text, params) => (await db.query<Row>(text, [...params])).rows,
     columns: async (text) => (await db.describeQuery(text)).resultFields.map((f) => f.name),
-    close: () => db.close(),
+    close: async () => {
+      try {
+        await db.close();
+      } finally {
+        await release();
+      }
+    },
   };
 }
 

@@ -1,19 +1,24 @@
-import { authenticate, type AuthnOutcome } from '../authn.js';
-import { authorize, type AuthzOutcome } from '../authz.js';
+import { authenticate, type AuthnDeps } from '../authn.js';
+import { authorize, type AuthzDeps } from '../authz.js';
 import { ACL_TABLE, USER_TABLE } from '../builtin/tables.js';
+import { connectAcl, type ConnectAcl } from '../connectacl.js';
 import type { SqlStore } from '../db/port.js';
 import type { Logger } from '../log.js';
 import type { Settings } from '../settings.js';
+import { checkSuperuser } from '../superuser.js';
 import { compileSql, type SqlTemplate } from '../template.js';
-import type { AclRequest, AuthnRequest } from '../types.js';
-import type { Source } from './port.js';
+import type { AclRequest, AuthnRequest, ClientInfo, Row } from '../types.js';
+import type { Source, SourceAuthn, SourceAuthz, SuperuserAnswer } from './port.js';
+import { authnDetail, superuserAnswer } from './sql.js';
 
 /**
  * The built-in store as a source, answering as EMQX's built-in database authenticator and
  * authorizer do: a user is found by username or by client id (BUILTIN_USER_ID_TYPE); no such user
  * → ignore; wrong password → deny. Rules are the client id's, then the username's, then those for
  * all, each group in id order; first match wins; no match → ignore. The password is checked with
- * PASSWORD_HASH and the rules with the one evaluator, through the same code as the SQL source.
+ * PASSWORD_HASH and the rules with the one evaluator, through the same code as the SQL source; the
+ * superuser check and the connect-time rules read the same rows as authentication and
+ * authorization do.
  */
 export class BuiltinSource implements Source {
   readonly name = 'builtin';
@@ -42,8 +47,9 @@ export class BuiltinSource implements Source {
       markers,
     });
     // qos '0,1,2' and retain 'all' are stored for "no condition"; the evaluator reads NULL as that.
+    // `id` names the rule that decided (the id `mqtt-auth rule list` shows); the evaluator ignores it.
     this.aclQuery = compileSql(
-      `SELECT permission, action, topic, CASE WHEN qos = '0,1,2' THEN NULL ELSE qos END AS qos, CASE WHEN retain = 'all' THEN NULL ELSE retain END AS retain
+      `SELECT id, permission, action, topic, CASE WHEN qos = '0,1,2' THEN NULL ELSE qos END AS qos, CASE WHEN retain = 'all' THEN NULL ELSE retain END AS retain
          FROM ${ACL_TABLE}
         WHERE (who_type = 'clientid' AND who = \${clientid}) OR (who_type = 'username' AND who = \${username}) OR who_type = 'all'
         ORDER BY CASE who_type WHEN 'clientid' THEN 0 WHEN 'username' THEN 1 ELSE 2 END, id`,
@@ -51,21 +57,54 @@ export class BuiltinSource implements Source {
     );
   }
 
-  async authenticate(req: AuthnRequest): Promise<AuthnOutcome> {
-    const id = this.settings.builtinUserIdType === 'clientid' ? req.clientid : req.username;
-    if (id === undefined) return { result: 'ignore', reason: `built-in: no ${this.settings.builtinUserIdType} to look up` };
-    const outcome = await authenticate(
-      { store: this.store, query: this.userQuery, hash: this.settings.passwordHash, onBackendFailure: this.settings.authnBackendFailure, log: this.log },
-      req,
-    );
-    return { ...outcome, reason: `built-in: ${outcome.reason}` };
+  private authnDeps(): AuthnDeps {
+    return { store: this.store, query: this.userQuery, hash: this.settings.passwordHash, onBackendFailure: this.settings.authnBackendFailure, log: this.log };
   }
 
-  async authorize(req: AclRequest): Promise<AuthzOutcome> {
-    const outcome = await authorize(
-      { store: this.store, query: this.aclQuery, noMatch: 'ignore', onBackendFailure: this.settings.authzBackendFailure, log: this.log },
-      req,
-    );
-    return { ...outcome, reason: `built-in: ${outcome.reason}` };
+  private authzDeps(store: SqlStore = this.store): AuthzDeps {
+    return { store, query: this.aclQuery, noMatch: 'ignore', onBackendFailure: this.settings.authzBackendFailure, log: this.log, rowShape: 'emqx5' };
+  }
+
+  /** The user id this client is looked up by, or why there is none. */
+  private userId(client: ClientInfo): { id: string } | { none: string } {
+    const id = this.settings.builtinUserIdType === 'clientid' ? client.clientid : client.username;
+    return id === undefined ? { none: `built-in: no ${this.settings.builtinUserIdType} to look up` } : { id };
+  }
+
+  async authenticate(req: AuthnRequest): Promise<SourceAuthn> {
+    const who = this.userId(req);
+    if ('none' in who) return { result: 'ignore', reason: who.none };
+    const outcome = await authenticate(this.authnDeps(), req);
+    return authnDetail({ ...outcome, reason: `built-in: ${outcome.reason}` }, this.settings.passwordHash.name);
+  }
+
+  async authorize(req: AclRequest): Promise<SourceAuthz> {
+    // The rows this request read, so the matching row's rule id can be named (one array per call).
+    let rows: Row[] = [];
+    const seen: SqlStore = { dialect: this.store.dialect, query: async (text, params) => (rows = await this.store.query(text, params)), close: () => this.store.close() };
+    const outcome = await authorize(this.authzDeps(seen), req);
+    const index = /^row (\d+) matched$/.exec(outcome.reason)?.[1];
+    if (index === undefined) {
+      const failure = /^(backend failure: |invalid ACL row )/.test(outcome.reason);
+      return { ...outcome, reason: `built-in: ${outcome.reason}`, ...(failure ? { detail: { failure: true } } : {}) };
+    }
+    const id = rows[Number(index)]?.['id'];
+    const rule = typeof id === 'number' || typeof id === 'bigint' || typeof id === 'string' ? `rule ${id}` : undefined;
+    return { ...outcome, reason: `built-in: ${rule ?? `row ${index}`} matched`, detail: { row: Number(index), ...(rule === undefined ? {} : { rule }) } };
+  }
+
+  /**
+   * mosquitto-go-auth's and EMQX 4's superuser question, from the user's `is_superuser` flag
+   * without a password: unknown when the store has no such user (the next source answers).
+   */
+  async superuser(client: ClientInfo): Promise<SuperuserAnswer> {
+    const who = this.userId(client);
+    if ('none' in who) return { known: false, reason: who.none };
+    return superuserAnswer(await checkSuperuser(this.authnDeps(), client), this.settings.authnBackendFailure, 'built-in: ');
+  }
+
+  /** The client's built-in rules in EMQX's `acl` form, in the order authorize() judges them. */
+  connectAcl(client: AuthnRequest): Promise<ConnectAcl> {
+    return connectAcl(this.authzDeps(), client);
   }
 }

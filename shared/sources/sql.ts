@@ -1,7 +1,7 @@
 import { authenticate, type AuthnDeps, type AuthnOutcome } from '../authn.js';
 import { authorize, type AuthzDeps, type AuthzOutcome } from '../authz.js';
 import { connectAcl } from '../connectacl.js';
-import { checkSuperuser } from '../superuser.js';
+import { checkSuperuser, type SuperuserAnswer as SuperuserCheck } from '../superuser.js';
 import type { Source, SourceAuthn, SourceAuthz, SuperuserAnswer } from './port.js';
 
 /** Reasons the SQL authenticator and authorizer give (optionally after a source's prefix). */
@@ -25,6 +25,18 @@ export function authzDetail(o: AuthzOutcome): SourceAuthz {
 }
 
 /**
+ * A source's superuser answer from {@link checkSuperuser}. A backend failure under the source's
+ * authentication policy `deny` stops the chain with "not a superuser", as that policy stops a
+ * login: a later source must not make a superuser of someone this one could not look up. Under
+ * `ignore` the next source answers.
+ */
+export function superuserAnswer(o: SuperuserCheck, policy: 'ignore' | 'deny', prefix = ''): SuperuserAnswer {
+  if (o.known) return { known: true, is_superuser: o.yes, reason: `${prefix}${o.reason}` };
+  if (policy === 'deny' && FAILED.test(o.reason)) return { known: true, is_superuser: false, reason: `${prefix}${o.reason}` };
+  return { known: false, reason: `${prefix}${o.reason}` };
+}
+
+/**
  * The operator's own SQL templates (AUTHN_QUERY, AUTHZ_QUERY) as a chain source: EMQX 5's SQL
  * authenticator and authorizer, unchanged. Its failure policies are those in `deps`; its `ignore`
  * for authorization means "no row matched" (the chain applies AUTHZ_NO_MATCH at its end).
@@ -40,8 +52,8 @@ export function sqlSource(authn: () => Promise<AuthnDeps>, authz: () => Promise<
       return authzDetail(await authorize(await authz(), req));
     },
     async superuser(client): Promise<SuperuserAnswer> {
-      const o = await checkSuperuser(await authn(), client);
-      return o.known ? { known: true, is_superuser: o.yes, reason: o.reason } : { known: false, reason: o.reason };
+      const deps = await authn();
+      return superuserAnswer(await checkSuperuser(deps, client), deps.onBackendFailure);
     },
     connectAcl: async (client) => connectAcl(await authz(), client),
   };

@@ -101,6 +101,8 @@ async function pgliteBackend(): Promise<Backend> {
 const str = (v: unknown): unknown => (Buffer.isBuffer(v) ? v.toString('utf8') : v);
 const opts = (o: Partial<ImportOptions> = {}): ImportOptions => ({ kind: 'users', format: 'csv', hash: SHA256, ...o });
 const counts = (s: ImportSummary) => ({ read: s.read, inserted: s.inserted, updated: s.updated, rejected: s.rejected });
+/** What explain learns when the hasher ran on a built-in user: the user row and the algorithm. */
+const HASHED = { row: 0, algorithm: 'sha256' };
 const collect = () => {
   const chunks: string[] = [];
   const out = new Writable({
@@ -134,7 +136,7 @@ describe.each([['postgres'], ['mysql'], ['pglite']] as const)('bulk import and e
       ['gina, "g"', 'salt', false],
       ['liam', 'salt', false],
     ]);
-    expect(await source.authenticate({ username: 'gina, "g"', password: 'sha256', client_attrs: {} })).toEqual({ result: 'allow', is_superuser: false, reason: 'built-in: password verified' });
+    expect(await source.authenticate({ username: 'gina, "g"', password: 'sha256', client_attrs: {} })).toEqual({ result: 'allow', is_superuser: false, reason: 'built-in: password verified', detail: HASHED });
   });
 
   it('re-runs idempotently: the same file updates the same rows and rejects the same lines', async () => {
@@ -160,8 +162,8 @@ describe.each([['postgres'], ['mysql'], ['pglite']] as const)('bulk import and e
     const summary = await importRecords(b.session, input('user_id,password,is_superuser\nplain1,s3cret,true\nplain2,,false\n'), opts());
     expect(counts(summary)).toEqual({ read: 2, inserted: 1, updated: 0, rejected: 1 });
     expect(summary.rejects).toEqual([{ at: 'line 3', reason: 'password_hash (or password) is empty' }]);
-    expect(await source.authenticate({ username: 'plain1', password: 's3cret', client_attrs: {} })).toEqual({ result: 'allow', is_superuser: true, reason: 'built-in: password verified' });
-    expect(await source.authenticate({ username: 'plain1', password: 's3cret!', client_attrs: {} })).toEqual({ result: 'deny', reason: 'built-in: wrong password' });
+    expect(await source.authenticate({ username: 'plain1', password: 's3cret', client_attrs: {} })).toEqual({ result: 'allow', is_superuser: true, reason: 'built-in: password verified', detail: HASHED });
+    expect(await source.authenticate({ username: 'plain1', password: 's3cret!', client_attrs: {} })).toEqual({ result: 'deny', reason: 'built-in: wrong password', detail: HASHED });
   });
 
   it('reads EMQX JSON arrays and JSON Lines, numbering elements and lines', async () => {
@@ -181,7 +183,7 @@ describe.each([['postgres'], ['mysql'], ['pglite']] as const)('bulk import and e
     const l = await importRecords(b.session, input(lines), opts({ format: 'jsonl' }));
     expect(counts(l)).toEqual({ read: 3, inserted: 1, updated: 1, rejected: 1 });
     expect(l.rejects).toEqual([{ at: 'line 2', reason: 'not valid JSON' }]);
-    expect(await source.authenticate({ username: 'j1', password: 'sha256', client_attrs: {} })).toEqual({ result: 'allow', is_superuser: false, reason: 'built-in: password verified' });
+    expect(await source.authenticate({ username: 'j1', password: 'sha256', client_attrs: {} })).toEqual({ result: 'allow', is_superuser: false, reason: 'built-in: password verified', detail: HASHED });
   });
 
   it('keeps what came before a JSON array that breaks off, and says where', async () => {

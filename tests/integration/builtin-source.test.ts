@@ -17,6 +17,10 @@ import { containerFor, memoryLogger } from '../helpers/harness.js';
 
 // sha256 with prefix salt (the default PASSWORD_HASH): H('salt' + 'sha256'), from the EMQX vectors.
 const HASH = 'ac63a624e7074776d677dd61a003b8c803eb11db004d0ec6ae032a5d7c9c5caf';
+/** What explain learns when the hasher ran: the user row and the algorithm. */
+const HASHED = { row: 0, algorithm: 'sha256' };
+/** A matched rule: its place among the rows read and the id `mqtt-auth rule list` shows. */
+const matched = (result: 'allow' | 'deny', row: number, id: number) => ({ result, reason: `built-in: rule ${id} matched`, detail: { row, rule: `rule ${id}` } });
 const client = (c: Partial<AuthnRequest>): AuthnRequest => ({ client_attrs: {}, ...c });
 const acl = (c: Partial<AclRequest> & Pick<AclRequest, 'topic' | 'action'>): AclRequest => ({ client_attrs: {}, ...c });
 
@@ -73,12 +77,13 @@ function contract(name: string, open: () => Promise<Backend>) {
         result: 'allow',
         is_superuser: false,
         reason: 'built-in: password verified',
+        detail: HASHED,
       });
-      expect(await source.authenticate(client({ username: 'root', password: 'sha256' }))).toEqual({ result: 'allow', is_superuser: true, reason: 'built-in: password verified' });
+      expect(await source.authenticate(client({ username: 'root', password: 'sha256' }))).toEqual({ result: 'allow', is_superuser: true, reason: 'built-in: password verified', detail: HASHED });
     });
 
     it('denies a wrong password and ignores an unknown user, a missing username and a different case', async () => {
-      expect(await source.authenticate(client({ username: 'alice', password: 'wrong' }))).toEqual({ result: 'deny', reason: 'built-in: wrong password' });
+      expect(await source.authenticate(client({ username: 'alice', password: 'wrong' }))).toEqual({ result: 'deny', reason: 'built-in: wrong password', detail: HASHED });
       expect(await source.authenticate(client({ username: 'nobody', password: 'sha256' }))).toEqual({ result: 'ignore', reason: 'built-in: no such user' });
       expect(await source.authenticate(client({ clientid: 'alice', password: 'sha256' }))).toEqual({ result: 'ignore', reason: 'built-in: no username to look up' });
       expect(await source.authenticate(client({ username: 'Alice', password: 'sha256' }))).toEqual({ result: 'ignore', reason: 'built-in: no such user' });
@@ -88,7 +93,7 @@ function contract(name: string, open: () => Promise<Backend>) {
 
     it('denies a stored value that is not a hash of the algorithm, and logs no hash', async () => {
       const out = await source.authenticate(client({ username: 'broken', password: 'x' }));
-      expect(out).toEqual({ result: 'deny', reason: 'built-in: malformed stored hash: stored value is not a 64-character hex sha256 digest' });
+      expect(out).toEqual({ result: 'deny', reason: 'built-in: malformed stored hash: stored value is not a 64-character hex sha256 digest', detail: HASHED });
       expect(memory.lines().join('')).not.toContain('not-hex');
     });
 
@@ -98,6 +103,7 @@ function contract(name: string, open: () => Promise<Backend>) {
         result: 'allow',
         is_superuser: false,
         reason: 'built-in: password verified',
+        detail: HASHED,
       });
       expect(await byClient.authenticate(client({ username: 'alice', clientid: 'c9', password: 'sha256' }))).toEqual({ result: 'ignore', reason: 'built-in: no such user' });
       expect(await byClient.authenticate(client({ username: 'alice', password: 'sha256' }))).toEqual({ result: 'ignore', reason: 'built-in: no clientid to look up' });
@@ -105,16 +111,10 @@ function contract(name: string, open: () => Promise<Backend>) {
 
     it('evaluates client id rules, then username rules, then rules for all', async () => {
       const alice = { username: 'alice', clientid: 'c1' };
-      expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 't/1', qos: 0, retain: false }))).toEqual({ result: 'deny', reason: 'built-in: row 0 matched' });
-      expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 't/2', qos: 0, retain: false }))).toEqual({ result: 'allow', reason: 'built-in: row 1 matched' });
-      expect(await source.authorize(acl({ username: 'alice', clientid: 'c2', action: 'publish', topic: 't/1', qos: 0, retain: false }))).toEqual({
-        result: 'allow',
-        reason: 'built-in: row 0 matched',
-      });
-      expect(await source.authorize(acl({ username: 'bob', clientid: 'c2', action: 'publish', topic: 'x/c2', qos: 0, retain: false }))).toEqual({
-        result: 'allow',
-        reason: 'built-in: row 0 matched',
-      });
+      expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 't/1', qos: 0, retain: false }))).toEqual(matched('deny', 0, 3));
+      expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 't/2', qos: 0, retain: false }))).toEqual(matched('allow', 1, 1));
+      expect(await source.authorize(acl({ username: 'alice', clientid: 'c2', action: 'publish', topic: 't/1', qos: 0, retain: false }))).toEqual(matched('allow', 0, 1));
+      expect(await source.authorize(acl({ username: 'bob', clientid: 'c2', action: 'publish', topic: 'x/c2', qos: 0, retain: false }))).toEqual(matched('allow', 0, 2));
       expect(await source.authorize(acl({ username: 'alice ', clientid: 'c2', action: 'publish', topic: 't/2', qos: 0, retain: false }))).toEqual({
         result: 'ignore',
         reason: 'built-in: no rule matched',
@@ -123,20 +123,47 @@ function contract(name: string, open: () => Promise<Backend>) {
         result: 'ignore',
         reason: 'built-in: no rule matched',
       });
-      expect(await source.authorize(acl({ username: 'bob', clientid: 'c2', action: 'subscribe', topic: '$SYS/brokers', qos: 0 }))).toEqual({
-        result: 'deny',
-        reason: 'built-in: row 1 matched',
-      });
+      expect(await source.authorize(acl({ username: 'bob', clientid: 'c2', action: 'subscribe', topic: '$SYS/brokers', qos: 0 }))).toEqual(matched('deny', 1, 7));
     });
 
     it('applies qos and retain conditions, and reads 0,1,2 and all as no condition', async () => {
       const alice = { username: 'alice', clientid: 'c5' };
-      expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 'q/1', qos: 1, retain: false }))).toEqual({ result: 'allow', reason: 'built-in: row 1 matched' });
+      expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 'q/1', qos: 1, retain: false }))).toEqual(matched('allow', 1, 4));
       expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 'q/1', qos: 0, retain: false }))).toEqual({ result: 'ignore', reason: 'built-in: no rule matched' });
-      expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 'r/1', qos: 0, retain: true }))).toEqual({ result: 'deny', reason: 'built-in: row 2 matched' });
-      expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 'r/1', qos: 0, retain: false }))).toEqual({ result: 'allow', reason: 'built-in: row 3 matched' });
+      expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 'r/1', qos: 0, retain: true }))).toEqual(matched('deny', 2, 5));
+      expect(await source.authorize(acl({ ...alice, action: 'publish', topic: 'r/1', qos: 0, retain: false }))).toEqual(matched('allow', 3, 6));
       // No qos or retain sent: the rule stored with 0,1,2 / all has no condition and still allows.
-      expect(await source.authorize(acl({ ...alice, action: 'subscribe', topic: 't/+' }))).toEqual({ result: 'allow', reason: 'built-in: row 0 matched' });
+      expect(await source.authorize(acl({ ...alice, action: 'subscribe', topic: 't/+' }))).toEqual(matched('allow', 0, 1));
+    });
+
+    it('answers the superuser question from the flag without a password, and leaves unknown users to the next source', async () => {
+      const who = (c: Partial<AuthnRequest>) => ({ client_attrs: {}, ...c });
+      expect(await source.superuser(who({ username: 'root' }))).toEqual({ known: true, is_superuser: true, reason: 'built-in: is_superuser' });
+      expect(await source.superuser(who({ username: 'alice', clientid: 'root' }))).toEqual({ known: true, is_superuser: false, reason: 'built-in: not a superuser' });
+      expect(await source.superuser(who({ username: 'nobody' }))).toEqual({ known: false, reason: 'built-in: no such user' });
+      expect(await source.superuser(who({ username: 'Root' }))).toEqual({ known: false, reason: 'built-in: no such user' });
+      expect(await source.superuser(who({ clientid: 'root' }))).toEqual({ known: false, reason: 'built-in: no username to look up' });
+      const byClient = new BuiltinSource(b.store, b.settings({ BUILTIN_USER_ID_TYPE: 'clientid' }), memory.log);
+      expect(await byClient.superuser(who({ username: 'dev-7', clientid: 'root' }))).toEqual({ known: true, is_superuser: true, reason: 'built-in: is_superuser' });
+      expect(await byClient.superuser(who({ username: 'root', clientid: 'dev-7' }))).toEqual({ known: true, is_superuser: false, reason: 'built-in: not a superuser' });
+      expect(await byClient.superuser(who({ username: 'root' }))).toEqual({ known: false, reason: 'built-in: no clientid to look up' });
+    });
+
+    it('exports the client\'s rules for connect-time ACL in the order authorize judges them, rendered for the client', async () => {
+      expect(await source.connectAcl(client({ username: 'alice', clientid: 'c1' }))).toEqual({
+        acl: [
+          { permission: 'deny', action: 'publish', topic: 't/1' },
+          { permission: 'allow', action: 'all', topic: 't/#' },
+          { permission: 'allow', action: 'publish', topic: 'q/1', qos: [1] },
+          { permission: 'deny', action: 'publish', topic: 'r/1', retain: true },
+          { permission: 'allow', action: 'publish', topic: 'r/#' },
+          { permission: 'allow', action: 'publish', topic: 'x/c1' },
+          { permission: 'deny', action: 'subscribe', topic: '$SYS/#' },
+        ],
+        dropped: 0,
+      });
+      // Without a client id the rule for all on x/${clientid} can apply to nobody: dropped, as the evaluator never matches it.
+      expect(await source.connectAcl(client({ username: 'bob' }))).toEqual({ acl: [{ permission: 'deny', action: 'subscribe', topic: '$SYS/#' }], dropped: 1 });
     });
   });
 }
@@ -181,7 +208,13 @@ describe('BuiltinSource without the tables', () => {
     expect(await source.authorize(acl({ username: 'alice', action: 'publish', topic: 't', qos: 0, retain: false }))).toEqual({
       result: 'deny',
       reason: 'built-in: backend failure: PostgreSQL query failed (42P01)',
+      detail: { failure: true },
     });
+    // Superuser: not known under AUTHN_BACKEND_FAILURE=ignore (the next source answers); under deny, no (the chain stops).
+    expect(await source.superuser({ username: 'alice', client_attrs: {} })).toEqual({ known: false, reason: 'built-in: backend failure: PostgreSQL query failed (42P01)' });
+    const strict = new BuiltinSource(await c.store(), loadSettings({ DATABASE_URL: db.url, AUTHN_BACKEND_FAILURE: 'deny' }), memoryLogger().log);
+    expect(await strict.superuser({ username: 'alice', client_attrs: {} })).toEqual({ known: true, is_superuser: false, reason: 'built-in: backend failure: PostgreSQL query failed (42P01)' });
+    expect(await source.connectAcl(client({ username: 'alice', clientid: 'c1' }))).toEqual({ failed: 'backend failure: PostgreSQL query failed (42P01)' });
     await db.close();
   });
 });

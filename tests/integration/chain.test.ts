@@ -7,7 +7,9 @@ import { hashPassword } from '../../shared/hash.js';
 import { loadSettings } from '../../shared/settings.js';
 import type { Trace } from '../../shared/sources/chain.js';
 import { freshDatabase, SCHEMA, type Engine, type TestDatabase } from '../helpers/databases.js';
-import { handlersFor, memoryLogger } from '../helpers/harness.js';
+import { createEmqx4AuthHandler } from '../../functions/emqx4-auth.js';
+import { createMosquittoAuthHandler } from '../../functions/mosquitto-auth.js';
+import { callRaw, handlersFor, memoryLogger } from '../helpers/harness.js';
 
 /**
  * The chain of built-in then external (the operator's SQL, and an HTTP service) against real
@@ -67,6 +69,7 @@ describe.each<Engine>(['postgres', 'mysql'])('chain of built-in then external ag
     await builtinUser('both', false);
     await sqlUser('only-sql', false);
     await sqlUser('both', true);
+    await sqlUser('sql-root', true);
     await db.exec(`INSERT INTO mqtt_builtin_acl (who_type, who, permission, action, topic) VALUES ('username', 'both', 'deny', 'publish', 't/secret')`);
     await db.exec(`INSERT INTO mqtt_builtin_acl (who_type, who, permission, action, topic) VALUES ('all', '', 'allow', 'subscribe', 'news/#')`);
     await db.exec(`INSERT INTO mqtt_acl (username, permission, action, topic) VALUES ('both', 'allow', 'all', 't/#'), ('only-sql', 'allow', 'publish', 's/#'), ('only-sql', 'deny', 'subscribe', 'news/private')`);
@@ -74,6 +77,7 @@ describe.each<Engine>(['postgres', 'mysql'])('chain of built-in then external ag
     bare = await freshDatabase(engine, `maf_it_chain_bare_${engine}`);
     await bare.execFile(SCHEMA[engine]);
     await bare.exec(`INSERT INTO mqtt_user (username, password_hash, salt, is_superuser) VALUES (${m(1)}, ${m(2)}, ${m(3)}, ${m(4)})`, ['only-sql', sHash.hash, sHash.salt, false]);
+    await bare.exec(`INSERT INTO mqtt_user (username, password_hash, salt, is_superuser) VALUES (${m(1)}, ${m(2)}, ${m(3)}, ${m(4)})`, ['sql-root', sHash.hash, sHash.salt, true]);
   }, 60_000);
 
   afterAll(async () => {
@@ -136,6 +140,78 @@ describe.each<Engine>(['postgres', 'mysql'])('chain of built-in then external ag
     expect((await handlersFor(make({ SOURCES: 'builtin,sql' }, bare.url)).acl(pub('only-sql', 's/1'))).body).toEqual({ result: 'deny' }); // AUTHZ_BACKEND_FAILURE default deny
   });
 
+  it('superuser checks (go-auth, EMQX 4): the first source that knows the user decides', async () => {
+    const c = make({});
+    const chain = await c.chain();
+    const su = (username: string) => chain.superuser({ username, client_attrs: {} });
+    // In both: builtin says no, although sql would say yes.
+    const both = await su('both');
+    expect(both.outcome).toEqual({ is_superuser: false, reason: 'built-in: not a superuser' });
+    expect(both.trace).toMatchObject({ kind: 'superuser', decision: 'deny', source: 'builtin' });
+    expect(steps(both.trace)).toEqual(['builtin:deny']);
+    const root = await su('sql-root');
+    expect(root.outcome).toEqual({ is_superuser: true, reason: 'is_superuser' });
+    expect(steps(root.trace)).toEqual(['builtin:ignore', 'sql:allow']);
+    expect((await su('only-builtin')).outcome).toEqual({ is_superuser: false, reason: 'built-in: not a superuser' });
+    const nobody = await su('nobody');
+    expect(nobody.outcome).toEqual({ is_superuser: false, reason: 'no source knew the user' });
+    expect(steps(nobody.trace)).toEqual(['builtin:ignore', 'sql:ignore']);
+
+    const goAuth = (username: string) => callRaw(createMosquittoAuthHandler(c) as never, '/mosquitto/superuser', { contentType: 'application/json', body: JSON.stringify({ username }) });
+    expect((await goAuth('sql-root')).status).toBe(200);
+    expect((await goAuth('both')).status).toBe(403);
+    const emqx4 = (username: string) => callRaw(createEmqx4AuthHandler(c) as never, '/emqx4/superuser', { contentType: 'application/x-www-form-urlencoded', body: `clientid=c1&username=${username}` });
+    expect(await emqx4('sql-root')).toEqual({ status: 200, contentType: 'text/plain', body: 'ok' });
+    expect(await emqx4('both')).toEqual({ status: 403, contentType: 'text/plain', body: 'deny' });
+
+    // The built-in tables missing: builtin:ignore leaves the question to sql; builtin:deny stops at "no".
+    const lenient = await (await make({ SOURCES: 'builtin:ignore,sql' }, bare.url).chain()).superuser({ username: 'sql-root', client_attrs: {} });
+    expect(lenient.outcome).toEqual({ is_superuser: true, reason: 'is_superuser' });
+    const strict = await (await make({ SOURCES: 'builtin:deny,sql' }, bare.url).chain()).superuser({ username: 'sql-root', client_attrs: {} });
+    expect(strict.outcome.is_superuser).toBe(false);
+    expect(steps(strict.trace)).toEqual(['builtin:deny']);
+  });
+
+  it('connect-time ACL (CONNECT_ACL=on): built-in rules, then sql rules, travel with the login', async () => {
+    const memory = memoryLogger();
+    const c = createContainer(loadSettings({ DATABASE_URL: db.url, CONNECT_ACL: 'on' }), { log: memory.log, nowMs: () => 1_800_000_000_000 });
+    containers.push(c);
+    const h = handlersFor(c);
+    expect((await h.auth(login('only-sql', S_PW))).body).toEqual({
+      result: 'allow',
+      is_superuser: false,
+      acl: [
+        { permission: 'allow', action: 'subscribe', topic: 'news/#' },
+        { permission: 'allow', action: 'publish', topic: 's/#' },
+        { permission: 'deny', action: 'subscribe', topic: 'news/private' },
+      ],
+      expire_at: 1_800_003_600,
+    });
+    expect((await h.auth(login('both', B_PW))).body).toEqual({
+      result: 'allow',
+      is_superuser: false,
+      acl: [
+        { permission: 'deny', action: 'publish', topic: 't/secret' },
+        { permission: 'allow', action: 'subscribe', topic: 'news/#' },
+        { permission: 'allow', action: 'all', topic: 't/#' },
+      ],
+      expire_at: 1_800_003_600,
+    });
+    // The list agrees with /mqtt/acl: builtin's rule for all comes before sql's deny.
+    expect((await h.acl(sub('only-sql', 'news/private'))).body).toEqual({ result: 'allow' });
+    expect(memory.lines().join('\n')).not.toContain('cannot send its rules');
+    // No built-in tables, so the built-in rules cannot be read. Under AUTHZ_BACKEND_FAILURE=deny nobody
+    // gets in without them (the login answers AUTHN_BACKEND_FAILURE, ignore); under :ignore the login
+    // is allowed with no list, leaving every check to /mqtt/acl.
+    const bareWith = (sources: string) => {
+      const bc = createContainer(loadSettings({ DATABASE_URL: bare.url, SOURCES: sources, CONNECT_ACL: 'on' }), { log: memoryLogger().log });
+      containers.push(bc);
+      return handlersFor(bc);
+    };
+    expect((await bareWith('builtin,sql').auth(login('only-sql', S_PW))).body).toEqual({ result: 'ignore' });
+    expect((await bareWith('builtin:ignore,sql').auth(login('only-sql', S_PW))).body).toEqual({ result: 'allow', is_superuser: false });
+  });
+
   it('a failing sql source after builtin: builtin users are unaffected; the others get the sql policy', async () => {
     const h = handlersFor(make({ SOURCES: 'builtin,sql:deny', AUTHN_QUERY: 'SELECT password_hash, salt FROM no_such_table WHERE username = ${username}' }));
     expect((await h.auth(login('only-builtin', B_PW))).body).toEqual({ result: 'allow', is_superuser: false });
@@ -161,9 +237,9 @@ describe.each<Engine>(['postgres', 'mysql'])('chain of built-in then external ag
   });
 
   it('mqtt-auth explain shows the sources, rows, algorithm and timings, and no secret', async () => {
-    const run = (args: string[], stdin: string) =>
+    const run = (args: string[], stdin: string, env: Record<string, string> = {}) =>
       new Promise<{ code: number; out: string; err: string }>((resolve) => {
-        const child = execFile(process.execPath, ['bin/mqtt-auth.js', 'explain', ...args], { env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url } }, (error, out, err) => {
+        const child = execFile(process.execPath, ['bin/mqtt-auth.js', 'explain', ...args], { env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url, ...env } }, (error, out, err) => {
           resolve({ code: error ? Number(error.code ?? 1) : 0, out, err });
         });
         child.stdin?.end(stdin);
@@ -178,8 +254,8 @@ describe.each<Engine>(['postgres', 'mysql'])('chain of built-in then external ag
         ' builtin deny N ms row 0, sha256: built-in: wrong password',
         ' answered by: builtin — built-in: wrong password',
         'authorization (publish t/secret): deny (N ms)',
-        ' builtin deny N ms row 0: built-in: row 0 matched',
-        ' answered by: builtin — built-in: row 0 matched',
+        ' builtin deny N ms rule 1: built-in: rule 1 matched',
+        ' answered by: builtin — built-in: rule 1 matched',
         '',
       ].join('\n'),
     );
@@ -189,7 +265,18 @@ describe.each<Engine>(['postgres', 'mysql'])('chain of built-in then external ag
     expect(report.authn).toMatchObject({ kind: 'authn', decision: 'allow', source: 'sql', is_superuser: false });
     expect(steps(report.authn)).toEqual(['builtin:ignore', 'sql:allow']);
     expect(report.authn.steps[1]).toMatchObject({ row: 0, algorithm: 'sha256', reason: 'password verified' });
-    for (const text of [r.out, r.err, j.out, j.err]) for (const secret of [S_PW, B_PW, sHash.hash, bHash.hash, sHash.salt, bHash.salt]) expect(text).not.toContain(secret);
+    // With CONNECT_ACL=on the login carries the built-in rules, then the sql ones.
+    const withAcl = await run(['--username', 'both', '--clientid', 'c1', '--password-stdin'], B_PW, { CONNECT_ACL: 'on' });
+    expect(withAcl.out.replace(/\d+(\.\d+)? ms/g, 'N ms').replace(/ {2,}/g, ' ')).toBe(
+      [
+        'sources: builtin, sql',
+        'authentication: allow, superuser no, 3 connect-time ACL rule(s) (N ms)',
+        ' builtin allow N ms row 0, sha256: built-in: password verified',
+        ' answered by: builtin — built-in: password verified; 3 ACL rule(s)',
+        '',
+      ].join('\n'),
+    );
+    for (const text of [r.out, r.err, j.out, j.err, withAcl.out, withAcl.err]) for (const secret of [S_PW, B_PW, sHash.hash, bHash.hash, sHash.salt, bHash.salt]) expect(text).not.toContain(secret);
     const bad = await run(['--username', 'x'], '');
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('give a password (--password or --password-stdin), a --topic, or both');

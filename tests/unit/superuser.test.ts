@@ -47,3 +47,14 @@ describe('toBool on strings', () => {
     ['1.0', false],
   ])('%j is %s', (value, expected) => expect(toBool(value)).toBe(expected));
 });
+
+describe('superuserAnswer (a chain source answering the superuser question)', () => {
+  it('a known user decides; a backend failure stops the chain only under the deny policy', async () => {
+    const { superuserAnswer } = await import('../../shared/sources/sql.js');
+    expect(superuserAnswer({ yes: true, known: true, reason: 'is_superuser' }, 'ignore', 'built-in: ')).toEqual({ known: true, is_superuser: true, reason: 'built-in: is_superuser' });
+    expect(superuserAnswer({ yes: false, known: false, reason: 'no such user' }, 'deny')).toEqual({ known: false, reason: 'no such user' });
+    const failed = { yes: false, known: false, reason: 'backend failure: PostgreSQL query failed (42P01)' } as const;
+    expect(superuserAnswer(failed, 'ignore')).toEqual({ known: false, reason: 'backend failure: PostgreSQL query failed (42P01)' });
+    expect(superuserAnswer(failed, 'deny')).toEqual({ known: true, is_superuser: false, reason: 'backend failure: PostgreSQL query failed (42P01)' });
+  });
+});
