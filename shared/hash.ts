@@ -196,6 +196,11 @@ async function verifyBcryptWithSalt(password: string, stored: string, salt: stri
 const MAX_STORED_ITERATIONS = 10_000_000;
 /** Upper bound on Argon2 memory read from a stored string: 1 GiB. */
 const MAX_ARGON2_KIB = 1_048_576;
+/**
+ * Upper bound on Argon2 work, memory × passes (KiB): libsodium's "sensitive" 1 GiB × 4, seconds of
+ * CPU. The derivation runs on the event loop, so a row asking for more would stall every request.
+ */
+const MAX_ARGON2_WORK = 4 * MAX_ARGON2_KIB;
 /** A shorter key is taken for a truncated column rather than a real hash. */
 const MIN_KEY_BYTES = 16;
 
@@ -298,6 +303,7 @@ async function verifyArgon2(password: string, stored: string): Promise<Verificat
   if (parallelism === undefined || iterations === undefined || memoryKiB === undefined || memoryKiB < 8 * parallelism) {
     return { ok: false, malformed: `Argon2 parameters out of range (t ≥ 1, p ≥ 1, 8·p ≤ m ≤ ${MAX_ARGON2_KIB} KiB)` };
   }
+  if (memoryKiB * iterations > MAX_ARGON2_WORK) return { ok: false, malformed: `Argon2 work out of range (m·t ≤ ${MAX_ARGON2_WORK} KiB)` };
   const salt = base64(saltField ?? '', false);
   const key = base64(keyField ?? '', false);
   if (salt === undefined || salt.length < 8) return { ok: false, malformed: 'Argon2 salt is not unpadded base64 of at least 8 bytes' };
