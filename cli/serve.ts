@@ -101,8 +101,10 @@ async function serve(routes: Record<string, Handler>, req: IncomingMessage, res:
   const body = await readBody(req);
   if (body === undefined) return send(res, { statusCode: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: `body is larger than ${MAX_BODY_BYTES / 1024} KiB` }) });
 
+  // Every value of a repeated header, joined as API Gateway joins them: `req.headers` keeps only the
+  // first Authorization, so a second one (right or wrong) would go unseen.
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+  for (const [k, v] of Object.entries(req.headersDistinct)) if (v !== undefined) headers[k] = v.join(', ');
   const now = Date.now();
   // As API Gateway sends it for a route declared as /k/{token}/<route>.
   const routeKey = `${method} ${tokenPath ? `/k/{token}${path}` : path}`;

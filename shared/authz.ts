@@ -22,7 +22,8 @@ export type AuthzOutcome = AclResult & { readonly reason: string };
 /**
  * EMQX's SQL authorizer with this project's stricter subscription rule. The rows' shape decides
  * their reading: EMQX 5 rows in returned order, EMQX 4 rows last first (or top-down by setting).
- * A query failure or an invalid row answers the failure policy (deny by default); no match
+ * A query failure or an invalid row answers the failure policy (deny by default); under `ignore`
+ * invalid rows are skipped, and if then no row matches the answer is still that ignore. No match
  * answers AUTHZ_NO_MATCH.
  */
 export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<AuthzOutcome> {
@@ -33,6 +34,7 @@ export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<Authz
   const rules: Rule[] = [];
   const rowOf: number[] = [];
   let legacy = false;
+  let skipped: number | undefined;
   for (const [index, row] of found.rows.entries()) {
     const parsed = parseAnyRow(row, deps.rowShape ?? 'auto');
     if ('rule' in parsed) {
@@ -44,6 +46,7 @@ export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<Authz
     }
     deps.log.warn({ row: index, problem: parsed.invalid, policy: deps.onBackendFailure }, 'invalid ACL row');
     if (deps.onBackendFailure === 'deny') return { result: 'deny', reason: `invalid ACL row ${index}: ${parsed.invalid}` };
+    skipped ??= index;
   }
   // One query's rows share their columns, hence their shape.
   if (legacy && (deps.legacyOrder ?? 'last-first') === 'last-first') {
@@ -51,6 +54,11 @@ export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<Authz
     rowOf.reverse();
   }
   const outcome = evaluate(rules, req, topic);
-  if (outcome.decision === 'nomatch') return { result: deps.noMatch, reason: 'no rule matched' };
+  if (outcome.decision === 'nomatch') {
+    // A skipped row may have been the deny meant for this request: no match is then the failure
+    // policy's ignore, never AUTHZ_NO_MATCH (which may be allow), as for a failed query.
+    if (skipped !== undefined) return { result: deps.onBackendFailure, reason: `invalid ACL row ${skipped} skipped and no other row matched` };
+    return { result: deps.noMatch, reason: 'no rule matched' };
+  }
   return { result: outcome.decision, reason: `row ${rowOf[outcome.index]} matched` };
 }

@@ -127,6 +127,14 @@ export type Verification = { readonly ok: boolean } | { readonly ok: false; read
 
 const BCRYPT = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
 const BCRYPT_SALT = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{22}$/;
+/**
+ * Upper bound on a stored bcrypt cost: 16 takes ~7 s in bcryptjs and each step doubles it, so a
+ * higher cost can never answer within EMQX's 5 s; checked before hashing, as one such row would
+ * otherwise hold a core for hours (up to days at 31) per login attempt, long after the broker gave up.
+ */
+const MAX_BCRYPT_COST = 16;
+const BCRYPT_TOO_COSTLY = `bcrypt cost above ${MAX_BCRYPT_COST}: one check would take longer than the broker waits`;
+const bcryptCost = (s: string): number => Number(s.slice(4, 6));
 const HEX = /^[0-9a-fA-F]*$/;
 
 /**
@@ -164,6 +172,7 @@ export async function verifyPassword(cfg: HashConfig, password: string, stored: 
 
 async function verifyBcrypt(password: string, stored: string): Promise<Verification> {
   if (!BCRYPT.test(stored)) return { ok: false, malformed: 'stored value is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)' };
+  if (bcryptCost(stored) > MAX_BCRYPT_COST) return { ok: false, malformed: BCRYPT_TOO_COSTLY };
   try {
     return { ok: await bcrypt.compare(password, stored) };
   } catch {
@@ -175,6 +184,7 @@ async function verifyBcrypt(password: string, stored: string): Promise<Verificat
 async function verifyBcryptWithSalt(password: string, stored: string, salt: string): Promise<Verification> {
   if (!BCRYPT.test(stored)) return { ok: false, malformed: 'stored value is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)' };
   if (!BCRYPT_SALT.test(salt)) return { ok: false, malformed: 'salt,bcrypt needs a bcrypt salt in the salt column ($2b$<cost>$ and 22 characters)' };
+  if (bcryptCost(salt) > MAX_BCRYPT_COST) return { ok: false, malformed: BCRYPT_TOO_COSTLY };
   try {
     return { ok: safeEqual(Buffer.from(await bcrypt.hash(password, salt), 'utf8'), Buffer.from(stored, 'utf8')) };
   } catch {
@@ -186,6 +196,11 @@ async function verifyBcryptWithSalt(password: string, stored: string, salt: stri
 const MAX_STORED_ITERATIONS = 10_000_000;
 /** Upper bound on Argon2 memory read from a stored string: 1 GiB. */
 const MAX_ARGON2_KIB = 1_048_576;
+/**
+ * Upper bound on Argon2 work, memory × passes (KiB): libsodium's "sensitive" 1 GiB × 4, seconds of
+ * CPU. The derivation runs on the event loop, so a row asking for more would stall every request.
+ */
+const MAX_ARGON2_WORK = 4 * MAX_ARGON2_KIB;
 /** A shorter key is taken for a truncated column rather than a real hash. */
 const MIN_KEY_BYTES = 16;
 
@@ -288,6 +303,7 @@ async function verifyArgon2(password: string, stored: string): Promise<Verificat
   if (parallelism === undefined || iterations === undefined || memoryKiB === undefined || memoryKiB < 8 * parallelism) {
     return { ok: false, malformed: `Argon2 parameters out of range (t ≥ 1, p ≥ 1, 8·p ≤ m ≤ ${MAX_ARGON2_KIB} KiB)` };
   }
+  if (memoryKiB * iterations > MAX_ARGON2_WORK) return { ok: false, malformed: `Argon2 work out of range (m·t ≤ ${MAX_ARGON2_WORK} KiB)` };
   const salt = base64(saltField ?? '', false);
   const key = base64(keyField ?? '', false);
   if (salt === undefined || salt.length < 8) return { ok: false, malformed: 'Argon2 salt is not unpadded base64 of at least 8 bytes' };
@@ -369,7 +385,8 @@ export function storedHashProblem(cfg: HashConfig, stored: string): string | und
     case 'auto':
       return autoFormatOf(stored) === undefined ? AUTO_HINT : undefined;
     case 'bcrypt':
-      return BCRYPT.test(stored) ? undefined : 'not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)';
+      if (!BCRYPT.test(stored)) return 'not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)';
+      return bcryptCost(stored) > MAX_BCRYPT_COST ? BCRYPT_TOO_COSTLY : undefined;
     case 'pbkdf2': {
       const keylen = cfg.dk_length ?? DIGESTS[cfg.mac_fun].bytes;
       return stored.length === keylen * 2 && HEX.test(stored) ? undefined : `not a ${keylen}-byte hex PBKDF2 key`;

@@ -27,17 +27,24 @@ export function isValidFilter(filter: string): boolean {
 
 /**
  * Strips `$share/<group>/` and `$queue/` from a subscription. Returns undefined for a malformed
- * shared subscription (empty or wildcard group, nothing after the group).
+ * shared subscription (empty or wildcard group, nothing after the group, another share inside).
  */
 export function stripShare(filter: string): string | undefined {
-  if (filter.startsWith('$queue/')) return filter.slice('$queue/'.length) || undefined;
-  if (!filter.startsWith('$share/')) return filter;
-  const rest = filter.slice('$share/'.length);
-  const slash = rest.indexOf('/');
-  if (slash <= 0) return undefined;
-  const group = rest.slice(0, slash);
-  if (/[+#]/.test(group)) return undefined;
-  return rest.slice(slash + 1) || undefined;
+  let inner: string;
+  if (filter.startsWith('$queue/')) inner = filter.slice('$queue/'.length);
+  else if (!filter.startsWith('$share/')) return filter;
+  else {
+    const rest = filter.slice('$share/'.length);
+    const slash = rest.indexOf('/');
+    if (slash <= 0) return undefined;
+    const group = rest.slice(0, slash);
+    if (/[+#]/.test(group)) return undefined;
+    inner = rest.slice(slash + 1);
+  }
+  // A share inside a share is malformed, as EMQX parses it; left as it is, it would be judged as a
+  // `$` filter, which no `#` deny rule reaches.
+  if (inner === '' || inner.startsWith('$share/') || inner.startsWith('$queue/')) return undefined;
+  return inner;
 }
 
 /** Does topic name `topic` match `filter`? A leading wildcard never matches a `$` topic. */

@@ -21,10 +21,19 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const isV2 = (event: ApiEvent): event is APIGatewayProxyEventV2 => 'requestContext' in event && event.requestContext !== null && 'http' in event.requestContext;
 
-/** The request headers with lower-cased names (payload 1.0 keeps the sender's case). */
+/**
+ * The request headers with lower-cased names (payload 1.0 keeps the sender's case). A header sent
+ * more than once is its values joined by commas, as payload 2.0 carries it (payload 1.0 keeps only
+ * the last one in `headers`): two Authorization headers read as one malformed header, never as
+ * whichever of them happened to be kept.
+ */
 export function headersOf(event: ApiEvent): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(event.headers ?? {})) if (typeof value === 'string') headers[name.toLowerCase()] = value;
+  const multi = 'multiValueHeaders' in event ? event.multiValueHeaders : undefined;
+  for (const [name, values] of Object.entries(multi ?? {})) {
+    if (Array.isArray(values) && values.length > 1) headers[name.toLowerCase()] = values.join(', ');
+  }
   return headers;
 }
 
@@ -53,7 +62,9 @@ export function readEvent(event: ApiEvent): HttpRequest {
     query = parseForm(event.rawQueryString ?? '', 'query string');
   } else {
     method = event.httpMethod;
-    // Payload 1.0 has no raw query string; API Gateway has already decoded the values.
+    // Payload 1.0 has no raw query string; API Gateway has already decoded the values, keeping
+    // only the last of a repeated name in queryStringParameters.
+    for (const [k, v] of Object.entries(event.multiValueQueryStringParameters ?? {})) if (Array.isArray(v) && v.length > 1) throw new BadRequestError(repeated('query string', k));
     query = new Map();
     for (const [k, v] of Object.entries(event.queryStringParameters ?? {})) if (typeof v === 'string') query.set(k, v);
   }
@@ -77,9 +88,13 @@ export function readEvent(event: ApiEvent): HttpRequest {
   return { method: method.toUpperCase(), path, headers, query, body };
 }
 
+const repeated = (what: string, key: string): string => `${what} has "${key.slice(0, 40)}" more than once`;
+
 /**
  * Strict `application/x-www-form-urlencoded` decoding: `+` is a space, and a malformed
- * percent-escape or one that is not UTF-8 is a 400 rather than a silent U+FFFD.
+ * percent-escape or one that is not UTF-8 is a 400 rather than a silent U+FFFD. So is a name given
+ * twice (`username=a&username=b`): which one counts would differ between this service and any
+ * proxy or log in front of it.
  */
 export function parseForm(text: string, what: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -89,11 +104,16 @@ export function parseForm(text: string, what: string): Map<string, string> {
     const eq = pair.indexOf('=');
     const rawKey = eq < 0 ? pair : pair.slice(0, eq);
     const rawValue = eq < 0 ? '' : pair.slice(eq + 1);
+    let key: string;
+    let value: string;
     try {
-      out.set(decode(rawKey), decode(rawValue));
+      key = decode(rawKey);
+      value = decode(rawValue);
     } catch {
       throw new BadRequestError(`${what} is not valid form encoding (bad percent-escape or invalid UTF-8 near "${rawKey.slice(0, 40)}")`);
     }
+    if (out.has(key)) throw new BadRequestError(repeated(what, key));
+    out.set(key, value);
   }
   return out;
 }

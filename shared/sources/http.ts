@@ -111,8 +111,8 @@ export function httpSource(cfg: HttpSourceSettings, policy: { readonly authn: 'i
     }
     try {
       const res = await fetch(target, { method: cfg.method.toUpperCase(), headers, body: payload ?? null, redirect: 'manual', signal: AbortSignal.timeout(cfg.timeoutMs) });
-      const text = await res.text();
-      if (Buffer.byteLength(text) > MAX_ANSWER_BYTES) return { failed: `answer larger than ${MAX_ANSWER_BYTES / 1024} KiB` };
+      const text = await readCapped(res, MAX_ANSWER_BYTES);
+      if (text === undefined) return { failed: `answer larger than ${MAX_ANSWER_BYTES / 1024} KiB` };
       const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
       return { status: res.status, type, fields: parseFields(type, text) };
     } catch (err) {
@@ -160,6 +160,33 @@ export function httpSource(cfg: HttpSourceSettings, policy: { readonly authn: 'i
       return failed('authz', policy.authz, 'answer has an unknown result');
     },
   };
+}
+
+/**
+ * The answer's body as text, or undefined as soon as it passes `max` bytes: a service that streams
+ * an endless or huge body is cut off there, never buffered whole (it would exhaust the function's
+ * memory before the size could be checked).
+ */
+async function readCapped(res: Response, max: number): Promise<string | undefined> {
+  if (Number(res.headers.get('content-length') ?? 0) > max) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseFields(type: string, text: string): Record<string, unknown> | undefined {

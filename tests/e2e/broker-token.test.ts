@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OPEN_PATHS } from '../../shared/http/token.js';
@@ -112,6 +113,24 @@ describe('local server with BROKER_TOKEN', () => {
     expect([underK.status, await underK.text()]).toEqual([404, '{"error":"no route /k/[redacted]/health"}']);
     const unknown = await fetch(`${server.url}/k/${PATH_TOKEN}/mqtt/nope`);
     expect([unknown.status, await unknown.text()]).toEqual([404, '{"error":"no route /k/[redacted]/mqtt/nope"}']);
+  });
+
+  it('two Authorization headers are refused as one malformed header, whichever comes first', async () => {
+    const ask = CASES[0]![1];
+    const twice = (first: string, second: string) =>
+      // A raw header list: fetch would merge the two into one line.
+      new Promise<Reply>((resolve, reject) => {
+        const req = request(`${server.url}${ask.path}`, { method: 'POST', headers: ['host', new URL(server.url).host, 'content-type', ask.contentType, 'authorization', first, 'authorization', second] }, (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? null, body }));
+        });
+        req.on('error', reject);
+        req.end(ask.body);
+      });
+    const malformed = unauthorized({ error: 'Authorization header is malformed; expected "Bearer <token>"' });
+    expect(await twice(`Bearer ${TOKEN}`, 'Bearer nope')).toEqual(malformed);
+    expect(await twice('Bearer nope', `Bearer ${TOKEN}`)).toEqual(malformed);
   });
 
   it('logs refusals with their problem, and never the token in any form', () => {

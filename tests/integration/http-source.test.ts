@@ -143,6 +143,18 @@ describe('http source: how it reads answers', () => {
     expect(await source.authenticate(alice)).toEqual({ result: 'ignore', reason: 'backend failure: no answer within 150 ms', detail: { failure: true } });
   });
 
+  it('an answer that grows past 64 KiB is cut off there, not buffered until the timeout', async () => {
+    // 1 MiB without a length, then the connection stays open: only reading as it arrives can stop it.
+    reply = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(`{"result":"allow","pad":"${' '.repeat(1024 * 1024)}`);
+    };
+    const source = httpSource(cfg({ timeoutMs: 5000 }), policy, memoryLogger().log);
+    expect(await source.authenticate(alice)).toEqual({ result: 'ignore', reason: 'backend failure: answer larger than 64 KiB', detail: { failure: true } });
+    reply = (res) => res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(70 * 1024) }).end(`{"result":"allow","pad":"${' '.repeat(70 * 1024 - 27)}"}`);
+    expect(await source.authorize(pub)).toEqual({ result: 'deny', reason: 'backend failure: answer larger than 64 KiB', detail: { failure: true } });
+  });
+
   it('a refused connection is a failure naming the error code', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

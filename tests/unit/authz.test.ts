@@ -252,6 +252,22 @@ describe('invalid rows and the failure policy', () => {
     expect(logged(lines()).filter((l) => l['msg'] === 'invalid ACL row')).toHaveLength(1);
   });
 
+  it('under AUTHZ_BACKEND_FAILURE=ignore a skipped row with no other match is ignore, never AUTHZ_NO_MATCH=allow', async () => {
+    // The invalid row (qos 3) was meant to deny secret/#: skipping it must not hand the topic to no_match.
+    const rows = [{ permission: 'deny', action: 'all', topic: 'secret/#', qos: '3', retain: null }, row('allow', 'publish', 'ok/#')];
+    const c = containerFor({ AUTHZ_BACKEND_FAILURE: 'ignore', AUTHZ_NO_MATCH: 'allow' }, new FakeStore(rows));
+    const { acl } = handlersFor(c);
+    const secret = emqxAclBody({ username: 'u1', clientid: 'c1' }, { action: 'publish', topic: 'secret/x' });
+    expect(decisionOf(await acl(secret))).toBe('ignore');
+    const { outcome, trace } = await (await c.chain()).authorize({ username: 'u1', clientid: 'c1', client_attrs: {}, topic: 'secret/x', action: 'publish' });
+    expect(outcome).toEqual({ result: 'ignore', reason: 'no source matched and sql failed (invalid ACL row 0 skipped and no other row matched)' });
+    expect(trace.steps).toEqual([{ source: 'sql', result: 'ignore', reason: 'invalid ACL row 0 skipped and no other row matched', ms: expect.any(Number), failure: true }]);
+    // A valid row after the skipped one still decides; without a skipped row no_match answers.
+    expect(decisionOf(await acl(emqxAclBody({ username: 'u1', clientid: 'c1' }, { action: 'publish', topic: 'ok/1' })))).toBe('allow');
+    const { acl: clean } = handlersFor(containerFor({ AUTHZ_BACKEND_FAILURE: 'ignore', AUTHZ_NO_MATCH: 'allow' }, new FakeStore([row('allow', 'publish', 'ok/#')])));
+    expect(decisionOf(await clean(secret))).toBe('allow');
+  });
+
   it('answers ignore for a backend failure under AUTHZ_BACKEND_FAILURE=ignore, whatever no_match says', async () => {
     const store = new FakeStore(new BackendError('connection refused', 'ECONNREFUSED'));
     const { acl } = handlersFor(containerFor({ AUTHZ_BACKEND_FAILURE: 'ignore', AUTHZ_NO_MATCH: 'allow' }, store));

@@ -109,6 +109,15 @@ describe('Function: the broker token on captured API Gateway events', () => {
     expect(await createAclHandler(containerFor({ BROKER_TOKEN: TOKEN }, aclStore()))(withHeaders(event, { ...event.headers, Authorization: `Basic ${TOKEN}` }), context)).toEqual(unauthorized('Authorization header must use the Bearer scheme'));
   });
 
+  it('REST API 1.0 with two Authorization headers: 401 whichever of them is right (headers keeps only the last)', async () => {
+    const event = fixture('rest-api-v1-get-bearer');
+    const twice = (first: string, second: string) => ({ ...event, headers: { ...event.headers, Authorization: second }, multiValueHeaders: { ...event.multiValueHeaders, Authorization: [first, second] } });
+    const malformed = unauthorized('Authorization header is malformed; expected "Bearer <token>"');
+    expect(await createAclHandler(containerFor({ BROKER_TOKEN: TOKEN }, aclStore()))(twice('Bearer wrong', `Bearer ${TOKEN}`), context)).toEqual(malformed);
+    expect(await createAclHandler(containerFor({ BROKER_TOKEN: TOKEN }, aclStore()))(twice(`Bearer ${TOKEN}`, 'Bearer wrong'), context)).toEqual(malformed);
+    expect(await createAclHandler(containerFor({ BROKER_TOKEN: TOKEN }, aclStore()))(twice(`Bearer ${TOKEN}`, `Bearer ${TOKEN}`), context)).toEqual(malformed);
+  });
+
   it('the parsers see the route without the token segments', () => {
     expect(readEvent(fixture('http-api-v2-token-path-rabbitmq-user')).path).toBe('/rabbitmq/user');
     expect(readEvent(fixture('http-api-v2-stage-token-path-vernemq')).path).toBe('/prod/vernemq');

@@ -129,6 +129,8 @@ describe('a stored string auto cannot recognise is malformed, never an allow, an
     ['Argon2 without its key', '$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ'],
     ['Argon2 with an extra parameter', '$argon2id$v=19$m=65536,t=2,p=1,keyid=a$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc'],
     ['Argon2 asking for 2 GiB', '$argon2id$v=19$m=2097152,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc'],
+    // 64 MiB × 100000 passes would stall the event loop for hours; refused before deriving.
+    ['Argon2 asking for more than 1 GiB × 4 passes of work', '$argon2id$v=19$m=65536,t=100000,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc'],
     ['Argon2 with less memory than 8 KiB per lane', '$argon2id$v=19$m=8,t=2,p=2$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc'],
     ['Argon2 with a salt under 8 bytes', '$argon2id$v=19$m=4096,t=3,p=2$c2FsdA$/Jn0QpQleR9txGnjadNiCg'],
     ['Argon2 with its key cut short', '$argon2id$v=19$m=4096,t=3,p=2$c2FsdHNhbHRzYWx0$/Jn0QpQleR9t'],

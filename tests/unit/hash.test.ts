@@ -1,6 +1,6 @@
 import { ConfigError } from '../../shared/errors.js';
 import { thrownBy } from '../helpers/errors.js';
-import { hashPassword, parseHashConfig, verifyPassword, type HashConfig, type Verification } from '../../shared/hash.js';
+import { hashPassword, parseHashConfig, storedHashProblem, verifyPassword, type HashConfig, type Verification } from '../../shared/hash.js';
 import { fieldCase, vectorsOf } from '../helpers/vectors.js';
 
 
@@ -186,6 +186,19 @@ describe('malformed stored values are a deny with a reason, never an exception',
     const result = await verifyPassword(parseHashConfig(algorithm), 'password', stored, 'ATHENA.MIT.EDUraeburn');
     expect(result.ok).toBe(false);
     expect(typeof malformedOf(result)).toBe('string');
+  });
+
+  it('refuses a stored bcrypt cost above 16 before hashing (it could never answer in time), under bcrypt, auto and salt,bcrypt', async () => {
+    // Cost 17 would take ~14 s in bcryptjs; the check must come back at once.
+    const costly = '$2b$17$eHX8EKlD8G.A/4/hqnN8DuHbBFx/5.H5kCzXnHI93vnJXi.Uzo8Kq';
+    const refused = { ok: false, malformed: 'bcrypt cost above 16: one check would take longer than the broker waits' };
+    const started = Date.now();
+    expect(await verifyPassword(parseHashConfig({ name: 'bcrypt' }), 'password', costly, null)).toEqual(refused);
+    expect(await verifyPassword(parseHashConfig({ name: 'auto' }), 'password', costly, null)).toEqual(refused);
+    expect(await verifyPassword(parseHashConfig('salt,bcrypt'), 'password', costly, costly.slice(0, 29))).toEqual(refused);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(storedHashProblem(parseHashConfig({ name: 'bcrypt' }), costly)).toBe(refused.malformed);
+    expect(storedHashProblem(parseHashConfig({ name: 'bcrypt' }), costly.replace('$17$', '$16$'))).toBeUndefined();
   });
 
   it('reports no malformed reason for a well-formed hash of another password', async () => {

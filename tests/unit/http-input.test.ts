@@ -475,6 +475,18 @@ describe('bad input is a 400 naming the problem, never an allow', () => {
     },
     { name: 'a username containing NUL (JSON)', routes: both, problem: [/username/, /NUL/], sent: { contentType: JSON_TYPE, body: JSON.stringify({ ...good, username: 'u1\u0000evil' }) } },
     { name: 'a username containing NUL (form)', routes: both, problem: [/username/, /NUL/], sent: { contentType: FORM, body: 'username=u1%00evil&password=pw&topic=t%2F1&action=publish' } },
+    { name: 'a username given twice in a form body', routes: both, problem: [/body has "username" more than once/], sent: { contentType: FORM, body: 'username=u1&password=pw&topic=t%2F1&action=publish&username=root' } },
+    { name: 'a username given twice, once encoded, in a form body', routes: both, problem: [/body has "username" more than once/], sent: { contentType: FORM, body: 'username=u1&password=pw&topic=t%2F1&action=publish&%75sername=root' } },
+    { name: 'a username given twice in a GET query string', routes: both, problem: [/query string has "username" more than once/], sent: { method: 'GET', query: 'username=root&password=pw&topic=t%2F1&action=publish&username=u1', format: 'v2' } },
+    {
+      name: 'a username given twice in a REST API query string (multiValueQueryStringParameters)',
+      routes: both,
+      problem: [/query string has "username" more than once/],
+      event: (route, format) => {
+        const event = apiEvent(PATH[route], { method: 'GET', query: 'username=u1&password=pw&topic=t%2F1&action=publish', format });
+        return 'httpMethod' in event ? { ...event, multiValueQueryStringParameters: { username: ['root', 'u1'], password: ['pw'] } } : { ...event, rawQueryString: `username=root&${event.rawQueryString}` };
+      },
+    },
   ];
 
   for (const format of FORMATS) {

@@ -87,5 +87,18 @@ describe('filters and shared subscriptions', () => {
     ['$share/g', undefined],
     ['$share//t', undefined],
     ['$share/+/t', undefined],
+    // A share inside a share is malformed (EMQX refuses it): stripped once it would be a `$` filter that `#` rules never reach.
+    ['$share/g/$share/g/t', undefined],
+    ['$share/g/$queue/t', undefined],
+    ['$queue/$share/g/t', undefined],
+    ['$queue/$queue/t', undefined],
+    ['$share/g/$SYS/x', '$SYS/x'],
   ])('stripShare(%j) is %j', (f, out) => expect(stripShare(f)).toBe(out));
+
+  it('a nested shared subscription is denied, not left to AUTHZ_NO_MATCH past a deny #', () => {
+    const parsed = parseRow({ permission: 'deny', action: 'all', topic: '#' });
+    if (!('rule' in parsed)) throw new Error(parsed.invalid);
+    const req: AclRequest = { ...client, action: 'subscribe', topic: '$share/g/$share/g/secret/x', qos: 0 };
+    expect(effectiveTopic(req)).toBeUndefined();
+  });
 });
