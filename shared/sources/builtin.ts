@@ -95,11 +95,14 @@ export class BuiltinSource implements Source {
 
   /**
    * mosquitto-go-auth's and EMQX 4's superuser question, from the user's `is_superuser` flag
-   * without a password: unknown when the store has no such user (the next source answers).
+   * without a password: unknown when the store has no such user (the next source answers). A
+   * request without the identity this store keys users by (go-auth sends no client id) answers
+   * no and stops the chain: the client may have logged in here, and a later source must not grant
+   * superuser to whatever username it chose.
    */
   async superuser(client: ClientInfo): Promise<SuperuserAnswer> {
     const who = this.userId(client);
-    if ('none' in who) return { known: false, reason: who.none };
+    if ('none' in who) return { known: true, is_superuser: false, reason: `${who.none}: not a superuser` };
     return superuserAnswer(await checkSuperuser(this.authnDeps(), client), this.settings.authnBackendFailure, 'built-in: ');
   }
 

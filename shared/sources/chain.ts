@@ -165,7 +165,14 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
       let answer = { is_superuser: false, reason: 'no source knew the user' };
       let source: SourceName | undefined;
       for (const link of links) {
-        if (link.source.superuser === undefined) continue;
+        // A source that cannot answer without a password may be where the client logged in: a later
+        // source must not grant superuser to a name it does not know came from it.
+        if (link.source.superuser === undefined) {
+          steps.push({ source: link.source.name, result: 'deny', reason: `${link.source.name} cannot answer superuser checks: not a superuser`, ms: 0 });
+          source = link.source.name;
+          answer = { is_superuser: false, reason: `${link.source.name} cannot answer superuser checks` };
+          break;
+        }
         const t0 = clock();
         let a;
         try {

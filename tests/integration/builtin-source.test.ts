@@ -136,17 +136,18 @@ function contract(name: string, open: () => Promise<Backend>) {
       expect(await source.authorize(acl({ ...alice, action: 'subscribe', topic: 't/+' }))).toEqual(matched('allow', 0, 1));
     });
 
-    it('answers the superuser question from the flag without a password, and leaves unknown users to the next source', async () => {
+    it('answers the superuser question from the flag without a password, leaves unknown users to the next source, and says no without the identity it keys users by', async () => {
       const who = (c: Partial<AuthnRequest>) => ({ client_attrs: {}, ...c });
       expect(await source.superuser(who({ username: 'root' }))).toEqual({ known: true, is_superuser: true, reason: 'built-in: is_superuser' });
       expect(await source.superuser(who({ username: 'alice', clientid: 'root' }))).toEqual({ known: true, is_superuser: false, reason: 'built-in: not a superuser' });
       expect(await source.superuser(who({ username: 'nobody' }))).toEqual({ known: false, reason: 'built-in: no such user' });
       expect(await source.superuser(who({ username: 'Root' }))).toEqual({ known: false, reason: 'built-in: no such user' });
-      expect(await source.superuser(who({ clientid: 'root' }))).toEqual({ known: false, reason: 'built-in: no username to look up' });
+      // Without the identity the store keys users by, the answer is no and the chain stops there.
+      expect(await source.superuser(who({ clientid: 'root' }))).toEqual({ known: true, is_superuser: false, reason: 'built-in: no username to look up: not a superuser' });
       const byClient = new BuiltinSource(b.store, b.settings({ BUILTIN_USER_ID_TYPE: 'clientid' }), memory.log);
       expect(await byClient.superuser(who({ username: 'dev-7', clientid: 'root' }))).toEqual({ known: true, is_superuser: true, reason: 'built-in: is_superuser' });
       expect(await byClient.superuser(who({ username: 'root', clientid: 'dev-7' }))).toEqual({ known: true, is_superuser: false, reason: 'built-in: not a superuser' });
-      expect(await byClient.superuser(who({ username: 'root' }))).toEqual({ known: false, reason: 'built-in: no clientid to look up' });
+      expect(await byClient.superuser(who({ username: 'root' }))).toEqual({ known: true, is_superuser: false, reason: 'built-in: no clientid to look up: not a superuser' });
     });
 
     it('exports the client\'s rules for connect-time ACL in the order authorize judges them, rendered for the client', async () => {

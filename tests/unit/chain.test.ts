@@ -187,6 +187,18 @@ describe('createChain: superuser (mosquitto-go-auth)', () => {
     expect(nobody.outcome).toEqual({ is_superuser: false, reason: 'no source knew the user' });
     expect(nobody.trace.decision).toBe('deny');
   });
+
+  it('a source that cannot answer without a password stops the chain with no: a later source never grants superuser to a name it did not log in', async () => {
+    const http = new FakeSource('http', { alice: { result: 'allow', is_superuser: false, reason: 'password verified' } });
+    Object.defineProperty(http, 'superuser', { value: undefined });
+    const sql = new FakeSource('sql', { alice: { result: 'allow', is_superuser: true, reason: 'password verified' } });
+    const { chain } = chainOf([link(http), link(sql)]);
+    const { outcome, trace } = await chain.superuser({ username: 'alice', client_attrs: {} });
+    expect(outcome).toEqual({ is_superuser: false, reason: 'http cannot answer superuser checks' });
+    expect(trace.source).toBe('http');
+    expect(trace.steps).toEqual([{ source: 'http', result: 'deny', reason: 'http cannot answer superuser checks: not a superuser', ms: 0 }]);
+    expect((await chainOf([link(sql), link(http)]).chain.superuser({ username: 'alice', client_attrs: {} })).outcome).toEqual({ is_superuser: true, reason: 'fake' });
+  });
 });
 
 describe('SOURCES setting', () => {
