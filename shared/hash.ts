@@ -25,20 +25,34 @@ type Simple = (typeof SIMPLE)[number];
 type MacFun = (typeof LEGACY_MAC_FUNS)[number];
 type SaltPosition = 'disable' | 'prefix' | 'suffix';
 
-/** Built on first use: a configuration given as an EMQX 4.x string never needs it. */
-let hashSchema: ReturnType<typeof buildHashSchema> | undefined;
-const buildHashSchema = () =>
-  z.discriminatedUnion('name', [
-    z.strictObject({ name: z.enum(SIMPLE), salt_position: z._default(z.enum(['disable', 'prefix', 'suffix']), 'prefix') }),
-    z.strictObject({ name: z.literal('bcrypt'), salt_rounds: z._default(z.number().check(z.int(), z.gte(4), z.lte(31)), 10) }),
+/** EMQX 5's algorithm objects, one schema per `name`, each built only when a configuration names it. */
+const HASH_BRANCHES = {
+  simple: () => z.strictObject({ name: z.enum(SIMPLE), salt_position: z._default(z.enum(['disable', 'prefix', 'suffix']), 'prefix') }),
+  bcrypt: () => z.strictObject({ name: z.literal('bcrypt'), salt_rounds: z._default(z.number().check(z.int(), z.gte(4), z.lte(31)), 10) }),
+  pbkdf2: () =>
     z.strictObject({
       name: z.literal('pbkdf2'),
       mac_fun: z.string(),
       iterations: z.number().check(z.int(), z.gt(0)),
       dk_length: z.optional(z.number().check(z.int(), z.gt(0), z.lte(2 ** 32 - 1))),
     }),
-    z.strictObject({ name: z.literal('auto'), salt_encoding: z._default(z.enum(['base64', 'utf8', 'utf-8']), 'base64') }),
-  ]);
+  auto: () => z.strictObject({ name: z.literal('auto'), salt_encoding: z._default(z.enum(['base64', 'utf8', 'utf-8']), 'base64') }),
+};
+
+let hashUnion: ReturnType<typeof buildHashUnion> | undefined;
+const buildHashUnion = () => z.discriminatedUnion('name', [HASH_BRANCHES.simple(), HASH_BRANCHES.bcrypt(), HASH_BRANCHES.pbkdf2(), HASH_BRANCHES.auto()]);
+
+/**
+ * The schema for an algorithm object: the branch its `name` selects, which is what the discriminated
+ * union runs for it (the same result, without building the other branches at cold start); the whole
+ * union when the name is missing or unknown, for the union's own error.
+ */
+function hashSchemaFor(value: unknown) {
+  const name: unknown = typeof value === 'object' && value !== null && !Array.isArray(value) ? Reflect.get(value, 'name') : undefined;
+  if (name === 'bcrypt' || name === 'pbkdf2' || name === 'auto') return HASH_BRANCHES[name]();
+  if (SIMPLE.some((simple) => simple === name)) return HASH_BRANCHES.simple();
+  return (hashUnion ??= buildHashUnion());
+}
 
 export type HashConfig =
   | { readonly name: Simple; readonly salt_position: SaltPosition }
@@ -78,7 +92,7 @@ export function parseHashConfig(input: unknown, setting = 'PASSWORD_HASH'): Hash
       throw new ConfigError(setting, `not valid JSON; ${FORMS_HINT}`);
     }
   }
-  const parsed = (hashSchema ??= buildHashSchema()).safeParse(value);
+  const parsed = hashSchemaFor(value).safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
