@@ -47,16 +47,42 @@ function driverPlugin({ engine, driver }) {
 }
 
 /**
- * Library entry points chosen for the Lambda bundle, each for one measured reason:
+ * The password hashing libraries a stage's PASSWORD_HASH (its environment form) can reach: bcryptjs
+ * for bcrypt and auto, hash-wasm's Argon2 for auto only (a PHC or Django Argon2 string). Anything
+ * that cannot be read keeps both: the stage file's own check reports the problem.
+ */
+function hashLibraries(passwordHash) {
+  const text = (passwordHash ?? '{"name":"sha256"}').trim();
+  let name;
+  if (text.startsWith('{')) {
+    try {
+      name = JSON.parse(text).name;
+    } catch {
+      name = undefined;
+    }
+  } else {
+    name = /(^|,)bcrypt(,|$)/.test(text) ? 'bcrypt' : 'digest';
+  }
+  if (typeof name !== 'string' || name === 'auto') return { bcrypt: true, argon2: true, name: String(name) };
+  return { bcrypt: name === 'bcrypt', argon2: false, name };
+}
+
+/**
+ * Library entry points chosen for a stage's bundle, each for one measured reason:
  * - hash-wasm's `main` is a UMD build of every algorithm it has (about 217 KB minified, most of it
  *   embedded WebAssembly); its ES module build is marked free of side effects, so esbuild keeps only
  *   the Argon2 functions `shared/argon2.ts` imports (about 29 KB).
  * - pino's transports (`pino.transport()`, the `transport` option) run a worker thread through
  *   thread-stream; the functions never use them (they write JSON lines to stdout through pino's
  *   default destination), so `pino/lib/transport` becomes a stub that fails if ever called.
+ * - bcryptjs (20 KB) and `shared/argon2.ts` (29 KB) are loaded on first use; a stage whose
+ *   PASSWORD_HASH cannot reach them gets a stub instead, which fails when loaded: a verification
+ *   that reaches it is a backend failure, answered by the failure policy, never an allow.
  */
-function leanPlugin() {
+function leanPlugin({ passwordHash } = {}) {
   const hashWasmEsm = path.join(path.dirname(require.resolve('hash-wasm/package.json')), 'dist', 'index.esm.js');
+  const hashes = hashLibraries(passwordHash);
+  const absent = (what) => `${what} is not in this bundle (built for PASSWORD_HASH ${hashes.name})`;
   return {
     name: 'mqtt-auth-lean-libraries',
     setup(build) {
@@ -65,17 +91,28 @@ function leanPlugin() {
         if (!/[\\/]node_modules[\\/]pino([\\/]lib)?$/.test(args.resolveDir)) return undefined;
         return { path: 'pino-transport', namespace: 'absent-library' };
       });
-      build.onLoad({ filter: /.*/, namespace: 'absent-library' }, () => ({
-        contents: `module.exports = function transport() { throw new Error('pino transports are not in the Lambda bundle (the functions log JSON lines to stdout)'); };`,
+      if (!hashes.bcrypt) build.onResolve({ filter: /^bcryptjs$/ }, () => ({ path: 'bcryptjs', namespace: 'absent-library' }));
+      if (!hashes.argon2) {
+        build.onResolve({ filter: /^\.\/argon2\.js$/ }, (args) => (/[\\/]shared$/.test(args.resolveDir) ? { path: 'argon2', namespace: 'absent-library' } : undefined));
+      }
+      build.onLoad({ filter: /.*/, namespace: 'absent-library' }, (args) => ({
+        contents:
+          args.path === 'pino-transport'
+            ? `module.exports = function transport() { throw new Error('pino transports are not in the Lambda bundle (the functions log JSON lines to stdout)'); };`
+            : `throw new Error(${JSON.stringify(absent(args.path === 'bcryptjs' ? 'bcryptjs' : 'Argon2 (hash-wasm)'))});`,
         loader: 'js',
       }));
     },
   };
 }
 
-/** Every plugin of a stage's bundle: its driver only, and the lean library entry points. */
+/**
+ * Every plugin of a stage's bundle: its database driver only, the lean library entry points, and
+ * the hashing libraries its PASSWORD_HASH needs. `stage.passwordHash` is the PASSWORD_HASH
+ * environment value (undefined: the default, a salted SHA-256).
+ */
 function stagePlugins(stage) {
-  return [driverPlugin(stage), leanPlugin()];
+  return [driverPlugin(stage), leanPlugin(stage)];
 }
 
 /** The esbuild options shared by packaging and the bench (serverless-esbuild adds entry points). */
@@ -95,12 +132,13 @@ function esbuildOptions(nodeMajor) {
 /** serverless-esbuild's entry: the plugin for the stage being packaged, read from its environment. */
 function pluginsForServerless(serverless) {
   const env = serverless.service.provider.environment || {};
-  return stagePlugins({ engine: env.DB_ENGINE, driver: env.DB_DRIVER });
+  return stagePlugins({ engine: env.DB_ENGINE, driver: env.DB_DRIVER, passwordHash: env.PASSWORD_HASH });
 }
 
 module.exports = pluginsForServerless;
 module.exports.driverPlugin = driverPlugin;
 module.exports.leanPlugin = leanPlugin;
 module.exports.stagePlugins = stagePlugins;
+module.exports.hashLibraries = hashLibraries;
 module.exports.esbuildOptions = esbuildOptions;
 module.exports.keptAdapters = keptAdapters;

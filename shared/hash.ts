@@ -1,6 +1,5 @@
 import { createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import bcrypt from 'bcryptjs';
 import * as z from './zod.js';
 import type { Argon2Variant } from './argon2.js';
 import { ConfigError } from './errors.js';
@@ -14,6 +13,9 @@ import { ConfigError } from './errors.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
+/** bcryptjs, loaded on first use: only bcrypt (and auto) configurations and stored strings need it. */
+const loadBcrypt = async () => (await import('bcryptjs')).default;
+
 const SIMPLE = ['plain', 'md5', 'sha', 'sha256', 'sha512'] as const;
 /** The PBKDF2 MACs EMQX 5 can run. */
 const MAC_FUNS = ['sha', 'sha224', 'sha256', 'sha384', 'sha512'] as const;
@@ -23,17 +25,34 @@ type Simple = (typeof SIMPLE)[number];
 type MacFun = (typeof LEGACY_MAC_FUNS)[number];
 type SaltPosition = 'disable' | 'prefix' | 'suffix';
 
-const HashSchema = z.discriminatedUnion('name', [
-  z.strictObject({ name: z.enum(SIMPLE), salt_position: z._default(z.enum(['disable', 'prefix', 'suffix']), 'prefix') }),
-  z.strictObject({ name: z.literal('bcrypt'), salt_rounds: z._default(z.number().check(z.int(), z.gte(4), z.lte(31)), 10) }),
-  z.strictObject({
-    name: z.literal('pbkdf2'),
-    mac_fun: z.string(),
-    iterations: z.number().check(z.int(), z.gt(0)),
-    dk_length: z.optional(z.number().check(z.int(), z.gt(0), z.lte(2 ** 32 - 1))),
-  }),
-  z.strictObject({ name: z.literal('auto'), salt_encoding: z._default(z.enum(['base64', 'utf8', 'utf-8']), 'base64') }),
-]);
+/** EMQX 5's algorithm objects, one schema per `name`, each built only when a configuration names it. */
+const HASH_BRANCHES = {
+  simple: () => z.strictObject({ name: z.enum(SIMPLE), salt_position: z._default(z.enum(['disable', 'prefix', 'suffix']), 'prefix') }),
+  bcrypt: () => z.strictObject({ name: z.literal('bcrypt'), salt_rounds: z._default(z.number().check(z.int(), z.gte(4), z.lte(31)), 10) }),
+  pbkdf2: () =>
+    z.strictObject({
+      name: z.literal('pbkdf2'),
+      mac_fun: z.string(),
+      iterations: z.number().check(z.int(), z.gt(0)),
+      dk_length: z.optional(z.number().check(z.int(), z.gt(0), z.lte(2 ** 32 - 1))),
+    }),
+  auto: () => z.strictObject({ name: z.literal('auto'), salt_encoding: z._default(z.enum(['base64', 'utf8', 'utf-8']), 'base64') }),
+};
+
+let hashUnion: ReturnType<typeof buildHashUnion> | undefined;
+const buildHashUnion = () => z.discriminatedUnion('name', [HASH_BRANCHES.simple(), HASH_BRANCHES.bcrypt(), HASH_BRANCHES.pbkdf2(), HASH_BRANCHES.auto()]);
+
+/**
+ * The schema for an algorithm object: the branch its `name` selects, which is what the discriminated
+ * union runs for it (the same result, without building the other branches at cold start); the whole
+ * union when the name is missing or unknown, for the union's own error.
+ */
+function hashSchemaFor(value: unknown) {
+  const name: unknown = typeof value === 'object' && value !== null && !Array.isArray(value) ? Reflect.get(value, 'name') : undefined;
+  if (name === 'bcrypt' || name === 'pbkdf2' || name === 'auto') return HASH_BRANCHES[name]();
+  if (SIMPLE.some((simple) => simple === name)) return HASH_BRANCHES.simple();
+  return (hashUnion ??= buildHashUnion());
+}
 
 export type HashConfig =
   | { readonly name: Simple; readonly salt_position: SaltPosition }
@@ -73,7 +92,7 @@ export function parseHashConfig(input: unknown, setting = 'PASSWORD_HASH'): Hash
       throw new ConfigError(setting, `not valid JSON; ${FORMS_HINT}`);
     }
   }
-  const parsed = HashSchema.safeParse(value);
+  const parsed = hashSchemaFor(value).safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
@@ -173,6 +192,7 @@ export async function verifyPassword(cfg: HashConfig, password: string, stored: 
 async function verifyBcrypt(password: string, stored: string): Promise<Verification> {
   if (!BCRYPT.test(stored)) return { ok: false, malformed: 'stored value is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)' };
   if (bcryptCost(stored) > MAX_BCRYPT_COST) return { ok: false, malformed: BCRYPT_TOO_COSTLY };
+  const bcrypt = await loadBcrypt();
   try {
     return { ok: await bcrypt.compare(password, stored) };
   } catch {
@@ -185,6 +205,7 @@ async function verifyBcryptWithSalt(password: string, stored: string, salt: stri
   if (!BCRYPT.test(stored)) return { ok: false, malformed: 'stored value is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)' };
   if (!BCRYPT_SALT.test(salt)) return { ok: false, malformed: 'salt,bcrypt needs a bcrypt salt in the salt column ($2b$<cost>$ and 22 characters)' };
   if (bcryptCost(salt) > MAX_BCRYPT_COST) return { ok: false, malformed: BCRYPT_TOO_COSTLY };
+  const bcrypt = await loadBcrypt();
   try {
     return { ok: safeEqual(Buffer.from(await bcrypt.hash(password, salt), 'utf8'), Buffer.from(stored, 'utf8')) };
   } catch {
@@ -309,8 +330,9 @@ async function verifyArgon2(password: string, stored: string): Promise<Verificat
   if (salt === undefined || salt.length < 8) return { ok: false, malformed: 'Argon2 salt is not unpadded base64 of at least 8 bytes' };
   if (key === undefined || key.length < MIN_KEY_BYTES) return { ok: false, malformed: `Argon2 key is not unpadded base64 of at least ${MIN_KEY_BYTES} bytes (a truncated column?)` };
   const kind: Argon2Variant = variant === 'argon2i' ? 'argon2i' : variant === 'argon2d' ? 'argon2d' : 'argon2id';
+  // Outside the try: a module that cannot load is a backend failure, not a malformed hash.
+  const { deriveArgon2 } = await import('./argon2.js');
   try {
-    const { deriveArgon2 } = await import('./argon2.js');
     const derived = await deriveArgon2(password, { variant: kind, memoryKiB, iterations, parallelism, salt, length: key.length });
     return { ok: safeEqual(Buffer.from(derived), key) };
   } catch {
@@ -341,12 +363,13 @@ function positiveInt(text: string | undefined, max: number): number | undefined 
 export async function hashPassword(cfg: HashConfig, password: string, salt?: string): Promise<{ hash: string; salt: string }> {
   switch (cfg.name) {
     case 'bcrypt': {
+      const bcrypt = await loadBcrypt();
       if (!cfg.salt_column) return { hash: await bcrypt.hash(password, cfg.salt_rounds), salt: '' };
       const s = salt ?? (await bcrypt.genSalt(cfg.salt_rounds));
       return { hash: await bcrypt.hash(password, s), salt: s };
     }
     case 'auto':
-      return { hash: await bcrypt.hash(password, 10), salt: '' };
+      return { hash: await (await loadBcrypt()).hash(password, 10), salt: '' };
     case 'pbkdf2': {
       const s = salt ?? randomBytes(12).toString('hex');
       const keylen = cfg.dk_length ?? DIGESTS[cfg.mac_fun].bytes;

@@ -101,25 +101,26 @@ export interface SourceSetting {
 
 const SOURCE_NAMES: readonly SourceName[] = ['builtin', 'sql', 'http'];
 
-const sourceList = z.pipe(
+const sourceList = () =>
   z.pipe(
     z.pipe(
-      z.string(),
-      z.transform((v: string) => v.split(',').map((x) => x.trim())),
+      z.pipe(
+        z.string(),
+        z.transform((v: string) => v.split(',').map((x) => x.trim())),
+      ),
+      z
+        .array(z.string().check(z.regex(/^(builtin|sql|http)(:(ignore|deny))?$/, 'each entry must be builtin, sql or http, optionally with :ignore or :deny (e.g. builtin,sql:deny)')))
+        .check(z.refine((names: string[]) => new Set(names.map((n) => n.split(':')[0])).size === names.length, 'names a source twice')),
     ),
-    z
-      .array(z.string().check(z.regex(/^(builtin|sql|http)(:(ignore|deny))?$/, 'each entry must be builtin, sql or http, optionally with :ignore or :deny (e.g. builtin,sql:deny)')))
-      .check(z.refine((names: string[]) => new Set(names.map((n) => n.split(':')[0])).size === names.length, 'names a source twice')),
-  ),
-  z.transform((entries: string[]): SourceSetting[] =>
-    entries.flatMap((e) => {
-      const [name = '', failure] = e.split(':');
-      const known = SOURCE_NAMES.find((n) => n === name);
-      if (known === undefined) return [];
-      return failure === 'ignore' || failure === 'deny' ? [{ name: known, failure }] : [{ name: known }];
-    }),
-  ),
-);
+    z.transform((entries: string[]): SourceSetting[] =>
+      entries.flatMap((e) => {
+        const [name = '', failure] = e.split(':');
+        const known = SOURCE_NAMES.find((n) => n === name);
+        if (known === undefined) return [];
+        return failure === 'ignore' || failure === 'deny' ? [{ name: known, failure }] : [{ name: known }];
+      }),
+    ),
+  );
 
 /** A JSON object whose values are all strings (headers, body templates). */
 const stringMap = (what: string) =>
@@ -142,19 +143,20 @@ const stringMap = (what: string) =>
     }),
   );
 
-const httpUrl = z.string().check(
-  z.refine((v: string) => {
-    try {
-      const u = new URL(v);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.username === '' && u.password === '' && u.hash === '';
-    } catch {
-      return false;
-    }
-  }, 'must be an http:// or https:// URL without user info or fragment (send credentials in HTTP_SOURCE_HEADERS)'),
-);
+const httpUrl = () =>
+  z.string().check(
+    z.refine((v: string) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.username === '' && u.password === '' && u.hash === '';
+      } catch {
+        return false;
+      }
+    }, 'must be an http:// or https:// URL without user info or fragment (send credentials in HTTP_SOURCE_HEADERS)'),
+  );
 
 const int = (min: number, max: number) => z.coerce.number().check(z.int(), z.gte(min), z.lte(max));
-const text = z.string().check(z.refine((s: string) => s.trim() !== '', 'must not be empty'));
+const text = () => z.string().check(z.refine((s: string) => s.trim() !== '', 'must not be empty'));
 
 function isUsableUrl(value: string): boolean {
   try {
@@ -168,67 +170,86 @@ function isUsableUrl(value: string): boolean {
 const arn = (service: string) =>
   z.string().check(z.regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`), `must be an ARN of the form arn:aws:${service}:<region>:<account>:…`));
 
+/**
+ * One setting: its schema, built only when the setting is given (building every schema at each
+ * cold start is most of the settings' start-up time), and its value when it is not.
+ */
+interface Setting<T> {
+  readonly schema: () => z.ZodMiniType<T, unknown>;
+  readonly unset: () => T;
+}
+const optional = <T>(schema: () => z.ZodMiniType<T, unknown>): Setting<T | undefined> => ({ schema, unset: () => undefined });
+/** A default as zod's `_default` gives it: not validated, an object copied for each read. */
+const fallback = <T>(schema: () => z.ZodMiniType<T, unknown>, value: T): Setting<T> => ({
+  schema,
+  unset: () => (typeof value === 'object' && value !== null ? { ...value } : value),
+});
+
 /** One schema per setting, so an error names exactly the setting that is wrong. */
 const SETTINGS = {
-  DATABASE_URL: z.optional(
+  DATABASE_URL: optional(() =>
     z.string().check(
       z.regex(/^(postgres|postgresql|mysql):\/\//, 'must start with postgres://, postgresql:// or mysql://'),
       z.refine(isUsableUrl, 'is not a valid URL (check the host, the port and that special characters in the password are percent-encoded)'),
     ),
   ),
-  AUTHN_QUERY: z._default(text, DEFAULT_AUTHN_QUERY),
-  AUTHZ_QUERY: z._default(text, DEFAULT_AUTHZ_QUERY),
-  PASSWORD_HASH: z._default(z.string(), DEFAULT_PASSWORD_HASH),
-  AUTHZ_NO_MATCH: z._default(z.enum(['ignore', 'allow', 'deny']), 'ignore'),
-  AUTHN_BACKEND_FAILURE: z._default(z.enum(['ignore', 'deny']), 'ignore'),
-  AUTHZ_BACKEND_FAILURE: z._default(z.enum(['deny', 'ignore']), 'deny'),
-  PORT: z._default(int(0, 65535), 8080),
-  HOST: z._default(text, '127.0.0.1'),
-  LOG_LEVEL: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
-  DATA_DIR: z._default(text, '.data'),
-  DB_POOL_MAX: z._default(int(1, 100), 4),
-  DB_CONNECT_TIMEOUT_MS: z._default(int(100, 60_000), 1000),
-  DB_QUERY_TIMEOUT_MS: z._default(int(100, 60_000), 1500),
-  DB_IDLE_TIMEOUT_S: z._default(int(1, 86_400), 60),
-  DB_MAX_LIFETIME_S: z._default(int(10, 86_400), 1800),
-  CONNECT_ACL: z._default(z.enum(['off', 'on']), 'off'),
-  CONNECT_ACL_TTL: z._default(int(60, 31_536_000), 3600),
-  MOSQUITTO_RESPONSE_MODE: z._default(z.enum(['status', 'json', 'text']), 'status'),
-  SUPERUSER_QUERY: z.optional(text),
-  ACL_ROW_SHAPE: z._default(z.enum(['auto', 'emqx5', 'legacy']), 'auto'),
-  LEGACY_ROW_ORDER: z._default(z.enum(['last-first', 'top-down']), 'last-first'),
-  BUILTIN_USER_ID_TYPE: z._default(z.enum(['username', 'clientid']), 'username'),
-  DB_DRIVER: z.optional(z.enum(['proxy', 'data-api'])),
-  DB_ENGINE: z.optional(z.enum(['postgres', 'mysql'])),
-  DB_HOST: z.optional(text),
-  DB_PORT: z.optional(int(1, 65535)),
-  DB_NAME: z.optional(text),
-  DB_SECRET_ARN: z.optional(arn('secretsmanager')),
-  DB_RESOURCE_ARN: z.optional(arn('rds')),
-  BROKER_TOKEN: z.optional(text.check(z.refine((v: string) => TOKEN_PATTERN.test(v), TOKEN_SHAPE))),
-  BROKER_TOKEN_SECRET_ARN: z.optional(arn('secretsmanager')),
-  AWS_LAMBDA_FUNCTION_NAME: z.optional(z.string()),
-  SOURCES: z.optional(sourceList),
-  HTTP_SOURCE_URL: z.optional(httpUrl),
-  HTTP_SOURCE_ACL_URL: z.optional(httpUrl),
-  HTTP_SOURCE_METHOD: z._default(z.enum(['post', 'get']), 'post'),
-  HTTP_SOURCE_HEADERS: z._default(stringMap('header values'), {}),
-  HTTP_SOURCE_TIMEOUT_MS: z._default(int(100, 30_000), 2000),
-  HTTP_SOURCE_AUTHN_BODY: z._default(stringMap('templates'), { ...DEFAULT_HTTP_AUTHN_BODY }),
-  HTTP_SOURCE_AUTHZ_BODY: z._default(stringMap('templates'), { ...DEFAULT_HTTP_AUTHZ_BODY }),
-  EXPLAIN: z._default(z.enum(['off', 'on']), 'off'),
-  METRICS: z.optional(z.enum(['emf', 'off'])),
-  METRICS_NAMESPACE: z._default(z.string().check(z.regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be 1–255 letters, digits or . - _ / # :')), 'mqtt-auth'),
+  AUTHN_QUERY: fallback(() => text(), DEFAULT_AUTHN_QUERY),
+  AUTHZ_QUERY: fallback(() => text(), DEFAULT_AUTHZ_QUERY),
+  PASSWORD_HASH: fallback(() => z.string(), DEFAULT_PASSWORD_HASH),
+  AUTHZ_NO_MATCH: fallback(() => z.enum(['ignore', 'allow', 'deny']), 'ignore'),
+  AUTHN_BACKEND_FAILURE: fallback(() => z.enum(['ignore', 'deny']), 'ignore'),
+  AUTHZ_BACKEND_FAILURE: fallback(() => z.enum(['deny', 'ignore']), 'deny'),
+  PORT: fallback(() => int(0, 65535), 8080),
+  HOST: fallback(() => text(), '127.0.0.1'),
+  LOG_LEVEL: fallback(() => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  DATA_DIR: fallback(() => text(), '.data'),
+  DB_POOL_MAX: fallback(() => int(1, 100), 4),
+  DB_CONNECT_TIMEOUT_MS: fallback(() => int(100, 60_000), 1000),
+  DB_QUERY_TIMEOUT_MS: fallback(() => int(100, 60_000), 1500),
+  DB_IDLE_TIMEOUT_S: fallback(() => int(1, 86_400), 60),
+  DB_MAX_LIFETIME_S: fallback(() => int(10, 86_400), 1800),
+  CONNECT_ACL: fallback(() => z.enum(['off', 'on']), 'off'),
+  CONNECT_ACL_TTL: fallback(() => int(60, 31_536_000), 3600),
+  MOSQUITTO_RESPONSE_MODE: fallback(() => z.enum(['status', 'json', 'text']), 'status'),
+  SUPERUSER_QUERY: optional(() => text()),
+  ACL_ROW_SHAPE: fallback(() => z.enum(['auto', 'emqx5', 'legacy']), 'auto'),
+  LEGACY_ROW_ORDER: fallback(() => z.enum(['last-first', 'top-down']), 'last-first'),
+  BUILTIN_USER_ID_TYPE: fallback(() => z.enum(['username', 'clientid']), 'username'),
+  DB_DRIVER: optional(() => z.enum(['proxy', 'data-api'])),
+  DB_ENGINE: optional(() => z.enum(['postgres', 'mysql'])),
+  DB_HOST: optional(() => text()),
+  DB_PORT: optional(() => int(1, 65535)),
+  DB_NAME: optional(() => text()),
+  DB_SECRET_ARN: optional(() => arn('secretsmanager')),
+  DB_RESOURCE_ARN: optional(() => arn('rds')),
+  BROKER_TOKEN: optional(() => text().check(z.refine((v: string) => TOKEN_PATTERN.test(v), TOKEN_SHAPE))),
+  BROKER_TOKEN_SECRET_ARN: optional(() => arn('secretsmanager')),
+  AWS_LAMBDA_FUNCTION_NAME: optional(() => z.string()),
+  SOURCES: optional(sourceList),
+  HTTP_SOURCE_URL: optional(httpUrl),
+  HTTP_SOURCE_ACL_URL: optional(httpUrl),
+  HTTP_SOURCE_METHOD: fallback(() => z.enum(['post', 'get']), 'post'),
+  HTTP_SOURCE_HEADERS: fallback(() => stringMap('header values'), {}),
+  HTTP_SOURCE_TIMEOUT_MS: fallback(() => int(100, 30_000), 2000),
+  HTTP_SOURCE_AUTHN_BODY: fallback(() => stringMap('templates'), { ...DEFAULT_HTTP_AUTHN_BODY }),
+  HTTP_SOURCE_AUTHZ_BODY: fallback(() => stringMap('templates'), { ...DEFAULT_HTTP_AUTHZ_BODY }),
+  EXPLAIN: fallback(() => z.enum(['off', 'on']), 'off'),
+  METRICS: optional(() => z.enum(['emf', 'off'])),
+  METRICS_NAMESPACE: fallback(() => z.string().check(z.regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be 1–255 letters, digits or . - _ / # :')), 'mqtt-auth'),
 } as const;
 
-type Raw = { [K in keyof typeof SETTINGS]: z.output<(typeof SETTINGS)[K]> };
+type Raw = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
 
 /** Reads and validates every setting; throws a ConfigError naming the first bad one. */
 export function loadSettings(env: Readonly<Record<string, string | undefined>>): Settings {
   const raw = {} as Record<string, unknown>;
-  for (const [name, schema] of Object.entries(SETTINGS)) {
+  for (const [name, setting] of Object.entries(SETTINGS)) {
     const value = env[name] === '' ? undefined : env[name];
-    const parsed = schema.safeParse(value);
+    if (value === undefined) {
+      raw[name] = setting.unset();
+      continue;
+    }
+    const parsed = setting.schema().safeParse(value);
     if (!parsed.success) throw new ConfigError(name, parsed.error.issues[0]?.message ?? 'invalid value');
     raw[name] = parsed.data;
   }

@@ -5,7 +5,7 @@ import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
 import type { ApiEvent, HttpRequest } from './event.js';
-import { defined, endpoint, identity, must, readFields, requiredScalar, scalar, validate } from './input.js';
+import { defined, lazy, endpoint, identity, must, readFields, requiredScalar, scalar, validate } from './input.js';
 import { answerErrors, text, type HttpResult } from './middleware.js';
 
 /**
@@ -23,18 +23,18 @@ const info = (name: string) => z.pipe(scalar(name), z.transform(unsetIfUndefined
 const present = (v: string | undefined): boolean => v !== undefined;
 
 /** The client as `%u %c %a %C %d` describe it (`username`, `clientid`, `ipaddr`, `cn`, `dn`). */
-const clientShape = { username: who('username'), clientid: who('clientid'), ipaddr: info('ipaddr'), cn: info('cn'), dn: info('dn') };
-const AuthSchema = z.object({
-  ...clientShape,
+const clientShape = () => ({ username: who('username'), clientid: who('clientid'), ipaddr: info('ipaddr'), cn: info('cn'), dn: info('dn') });
+const AuthSchema = lazy(() => z.object({
+  ...clientShape(),
   username: who('username').check(must(present, 'username is required (username=%u)')),
   password: scalar('password').check(must(present, 'password is required (password=%P); EMQX 4 never asks with an empty one')),
-});
-const SuperuserSchema = z.object({ ...clientShape, username: who('username').check(must(present, 'username is required (username=%u)')) });
-const AclSchema = z.object({
-  ...clientShape,
+}));
+const SuperuserSchema = lazy(() => z.object({ ...clientShape(), username: who('username').check(must(present, 'username is required (username=%u)')) }));
+const AclSchema = lazy(() => z.object({
+  ...clientShape(),
   access: scalar('access').check(must((v) => v === '1' || v === '2', 'access must be 1 (subscribe) or 2 (publish) (access=%A)')),
   topic: requiredScalar('topic', 'topic is required (topic=%t)'),
-});
+}));
 
 type ClientFields = { username?: string | undefined; clientid?: string | undefined; ipaddr?: string | undefined; cn?: string | undefined; dn?: string | undefined };
 
@@ -47,16 +47,16 @@ export function parseEmqx4Auth(req: HttpRequest): Emqx4AuthRequest {
   const fields = readFields(req);
   const which = endpoint(req);
   if (which === 'auth') {
-    const v = validate(AuthSchema, fields);
+    const v = validate(AuthSchema(), fields);
     return { kind: 'auth', client: { ...client(v), ...defined({ password: v.password }) } };
   }
-  if (which === 'superuser') return { kind: 'superuser', client: client(validate(SuperuserSchema, fields)) };
+  if (which === 'superuser') return { kind: 'superuser', client: client(validate(SuperuserSchema(), fields)) };
   throw new BadRequestError(`unknown EMQX 4 authentication path ${req.path.slice(0, 60)}`);
 }
 
 /** `/emqx4/acl`: `access` 1 is a subscription, 2 a publish; the mountpoint plays no part. */
 export function parseEmqx4Acl(req: HttpRequest): AclRequest {
-  const v = validate(AclSchema, readFields(req));
+  const v = validate(AclSchema(), readFields(req));
   return { ...client(v), topic: v.topic, action: v.access === '1' ? 'subscribe' : 'publish' };
 }
 

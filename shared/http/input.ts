@@ -85,10 +85,16 @@ export const required = (name: string) => admit(identity(name), isSet, `${name} 
 /** A scalar that must be set. */
 export const requiredScalar = (name: string, message = `${name} is required`) => admit(scalar(name), isSet, message);
 
+/** Built on first use, then kept: building schemas costs start-up time, and a route uses one or two. */
+export function lazy<T>(build: () => T): () => T {
+  let built: T | undefined;
+  return () => (built ??= build());
+}
+
 /** The last path segment names the check, whatever prefix (an API Gateway stage) comes before it. */
 export const endpoint = (req: HttpRequest): string => req.path.slice(req.path.lastIndexOf('/') + 1);
 
-const clientShape = {
+const clientShape = () => ({
   username: identity('username'),
   clientid: identity('clientid'),
   peerhost: scalar('peerhost'),
@@ -96,18 +102,20 @@ const clientShape = {
   cert_subject: scalar('cert_subject'),
   zone: scalar('zone'),
   client_attrs: z.optional(z.record(z.string(), scalar('client_attrs value'), { error: 'client_attrs must be an object of strings' })),
-};
-
-const AuthnSchema = z.object({ ...clientShape, password: scalar('password'), cert_pem: scalar('cert_pem') });
-
-const AclSchema = z.object({
-  ...clientShape,
-  topic: requiredScalar('topic'),
-  action: admit(scalar('action'), (v): v is 'publish' | 'subscribe' | undefined => v === undefined || v === 'publish' || v === 'subscribe', 'action must be publish or subscribe'),
-  access: scalar('access').check(must((v) => v === undefined || v === '1' || v === '2', 'access must be 1 (subscribe) or 2 (publish)')),
-  qos: scalar('qos').check(must((v) => v === undefined || /^[0-2]$/.test(v), 'qos must be 0, 1 or 2')),
-  retain: scalar('retain').check(must((v) => v === undefined || ['true', 'false', '1', '0'].includes(v), 'retain must be true or false')),
 });
+
+const AuthnSchema = lazy(() => z.object({ ...clientShape(), password: scalar('password'), cert_pem: scalar('cert_pem') }));
+
+const AclSchema = lazy(() =>
+  z.object({
+    ...clientShape(),
+    topic: requiredScalar('topic'),
+    action: admit(scalar('action'), (v): v is 'publish' | 'subscribe' | undefined => v === undefined || v === 'publish' || v === 'subscribe', 'action must be publish or subscribe'),
+    access: scalar('access').check(must((v) => v === undefined || v === '1' || v === '2', 'access must be 1 (subscribe) or 2 (publish)')),
+    qos: scalar('qos').check(must((v) => v === undefined || /^[0-2]$/.test(v), 'qos must be 0, 1 or 2')),
+    retain: scalar('retain').check(must((v) => v === undefined || ['true', 'false', '1', '0'].includes(v), 'retain must be true or false')),
+  }),
+);
 
 export function validate<S extends z.ZodMiniType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input);
@@ -129,8 +137,8 @@ function clientAttrs(fields: Fields, nested: Record<string, string | undefined> 
   return attrs;
 }
 
-const ClientSchema = z.object(clientShape);
-type ClientFields = z.output<typeof ClientSchema>;
+const clientSchema = () => z.object(clientShape());
+type ClientFields = z.output<ReturnType<typeof clientSchema>>;
 
 function client(fields: Fields, v: ClientFields): ClientInfo {
   return {
@@ -148,13 +156,13 @@ export function defined<T extends Record<string, string | undefined>>(o: T): { [
 
 export function parseAuthnRequest(req: HttpRequest): AuthnRequest {
   const fields = readFields(req);
-  const v = validate(AuthnSchema, fields);
+  const v = validate(AuthnSchema(), fields);
   return { ...client(fields, v), ...defined({ password: v.password, cert_pem: v.cert_pem }) };
 }
 
 export function parseAclRequest(req: HttpRequest): AclRequest {
   const fields = readFields(req);
-  const v = validate(AclSchema, fields);
+  const v = validate(AclSchema(), fields);
   const action = v.action ?? (v.access === '1' ? 'subscribe' : v.access === '2' ? 'publish' : undefined);
   if (action === undefined) throw new BadRequestError('action is required (publish or subscribe; or access 1 or 2)');
   return {

@@ -3,7 +3,7 @@ import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuthnRequest, ClientInfo } from '../types.js';
 import type { HttpRequest } from './event.js';
-import { defined, endpoint, identity, must, readFields, required, requiredScalar, scalar, validate } from './input.js';
+import { defined, lazy, endpoint, identity, must, readFields, required, requiredScalar, scalar, validate } from './input.js';
 import { answerErrors, json, text, type HttpResult } from './middleware.js';
 
 /**
@@ -22,14 +22,14 @@ export interface MosquittoAclRequest {
 }
 
 
-const UserSchema = z.object({ username: required('username'), password: scalar('password'), clientid: identity('clientid') });
-const SuperuserSchema = z.object({ username: required('username') });
-const AclSchema = z.object({
+const UserSchema = lazy(() => z.object({ username: required('username'), password: scalar('password'), clientid: identity('clientid') }));
+const SuperuserSchema = lazy(() => z.object({ username: required('username') }));
+const AclSchema = lazy(() => z.object({
   username: required('username'),
   clientid: identity('clientid'),
   topic: requiredScalar('topic'),
   acc: scalar('acc').check(must((v) => v !== undefined && /^[1-4]$/.test(v), 'acc must be 1 (read), 2 (write), 3 (read-write) or 4 (subscribe)')),
-});
+}));
 
 /** go-auth sends its parameters in the body with whatever method it is set to use: GET and PUT too. */
 const fieldsOf = (req: HttpRequest) => readFields(req.method === 'PUT' || (req.method === 'GET' && req.body.trim() !== '') ? { ...req, method: 'POST' } : req);
@@ -39,11 +39,11 @@ export function parseMosquittoAuth(req: HttpRequest): MosquittoAuthRequest {
   const fields = fieldsOf(req);
   const which = endpoint(req);
   if (which === 'user') {
-    const v = validate(UserSchema, fields);
+    const v = validate(UserSchema(), fields);
     return { kind: 'user', client: { ...defined({ username: v.username, clientid: v.clientid, password: v.password }), client_attrs: {} } };
   }
   if (which === 'superuser') {
-    const v = validate(SuperuserSchema, fields);
+    const v = validate(SuperuserSchema(), fields);
     return { kind: 'superuser', client: { username: v.username, client_attrs: {} } };
   }
   throw new BadRequestError(`unknown mosquitto-go-auth path ${req.path.slice(0, 60)}`);
@@ -51,7 +51,7 @@ export function parseMosquittoAuth(req: HttpRequest): MosquittoAuthRequest {
 
 /** `/mosquitto/acl`. */
 export function parseMosquittoAcl(req: HttpRequest): MosquittoAclRequest {
-  const v = validate(AclSchema, fieldsOf(req));
+  const v = validate(AclSchema(), fieldsOf(req));
   return { client: { ...defined({ username: v.username, clientid: v.clientid }), client_attrs: {} }, topic: v.topic, acc: Number(v.acc) as Acc };
 }
 

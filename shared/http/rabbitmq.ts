@@ -3,7 +3,7 @@ import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AclRequest, AuthnRequest } from '../types.js';
 import type { HttpRequest } from './event.js';
-import { defined, endpoint, identity, readFields, required, requiredScalar, scalar, validate } from './input.js';
+import { defined, lazy, endpoint, identity, readFields, required, requiredScalar, scalar, validate } from './input.js';
 import { answerErrors, text, type HttpResult } from './middleware.js';
 
 /**
@@ -21,33 +21,33 @@ export type RabbitAclRequest =
 
 const requiredText = (name: string) => requiredScalar(name);
 
-const UserSchema = z.object({ username: required('username'), password: scalar('password'), client_id: identity('client_id'), vhost: scalar('vhost') });
-const VhostSchema = z.object({ username: required('username'), vhost: requiredText('vhost') });
-const ResourceSchema = z.object({
+const UserSchema = lazy(() => z.object({ username: required('username'), password: scalar('password'), client_id: identity('client_id'), vhost: scalar('vhost') }));
+const VhostSchema = lazy(() => z.object({ username: required('username'), vhost: requiredText('vhost') }));
+const ResourceSchema = lazy(() => z.object({
   username: required('username'),
   client_id: identity('client_id'),
   resource: z.enum(['queue', 'exchange'], { error: 'resource must be queue or exchange' }),
   name: requiredText('name'),
   permission: z.enum(['configure', 'read', 'write'], { error: 'permission must be configure, read or write' }),
-});
-const TopicSchema = z.object({
+}));
+const TopicSchema = lazy(() => z.object({
   username: required('username'),
   'variable_map.client_id': identity('variable_map.client_id'),
   routing_key: requiredText('routing_key'),
   permission: z.enum(['read', 'write'], { error: 'permission must be read or write' }),
   tags: scalar('tags'),
-});
+}));
 
 /** `/rabbitmq/user` and `/rabbitmq/vhost`. */
 export function parseRabbitAuth(req: HttpRequest): RabbitAuthRequest {
   const fields = readFields(req);
   const which = endpoint(req);
   if (which === 'user') {
-    const v = validate(UserSchema, fields);
+    const v = validate(UserSchema(), fields);
     return { kind: 'user', client: { ...defined({ username: v.username, clientid: v.client_id, password: v.password }), client_attrs: {} } };
   }
   if (which === 'vhost') {
-    const v = validate(VhostSchema, fields);
+    const v = validate(VhostSchema(), fields);
     return { kind: 'vhost', username: v.username, vhost: v.vhost };
   }
   throw new BadRequestError(`unknown RabbitMQ authentication path ${req.path.slice(0, 60)}`);
@@ -58,11 +58,11 @@ export function parseRabbitAcl(req: HttpRequest): RabbitAclRequest {
   const fields = readFields(req);
   const which = endpoint(req);
   if (which === 'resource') {
-    const v = validate(ResourceSchema, fields);
+    const v = validate(ResourceSchema(), fields);
     return { kind: 'resource', username: v.username, ...defined({ clientid: v.client_id }), resource: v.resource, name: v.name, permission: v.permission };
   }
   if (which === 'topic') {
-    const v = validate(TopicSchema, fields);
+    const v = validate(TopicSchema(), fields);
     const acl: AclRequest = {
       ...defined({ username: v.username, clientid: v['variable_map.client_id'] }),
       client_attrs: {},

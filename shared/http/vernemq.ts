@@ -3,7 +3,7 @@ import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuthnRequest, ClientInfo } from '../types.js';
 import type { HttpRequest } from './event.js';
-import { defined, identity, readFields, scalar, validate } from './input.js';
+import { defined, lazy, identity, readFields, scalar, validate } from './input.js';
 import { answerErrors, json, type HttpResult } from './middleware.js';
 
 /**
@@ -20,21 +20,21 @@ export type VerneRequest =
 
 const HOOKS: ReadonlySet<string> = new Set(['auth_on_register', 'auth_on_subscribe', 'auth_on_publish']);
 
-const qos = z.union([z.literal(0), z.literal(1), z.literal(2)], { error: 'qos must be 0, 1 or 2' });
-const ClientSchema = { username: identity('username'), client_id: identity('client_id'), peer_addr: scalar('peer_addr') };
-const RegisterSchema = z.object({ ...ClientSchema, password: scalar('password') });
-const SubscribeSchema = z.object({
-  ...ClientSchema,
+const qos = () => z.union([z.literal(0), z.literal(1), z.literal(2)], { error: 'qos must be 0, 1 or 2' });
+const ClientSchema = () => ({ username: identity('username'), client_id: identity('client_id'), peer_addr: scalar('peer_addr') });
+const RegisterSchema = lazy(() => z.object({ ...ClientSchema(), password: scalar('password') }));
+const SubscribeSchema = lazy(() => z.object({
+  ...ClientSchema(),
   topics: z
-    .array(z.object({ topic: z.string({ error: 'each topic must be a string' }).check(z.minLength(1, 'a topic is empty')), qos }), { error: 'topics must be a list of {topic, qos}' })
+    .array(z.object({ topic: z.string({ error: 'each topic must be a string' }).check(z.minLength(1, 'a topic is empty')), qos: qos() }), { error: 'topics must be a list of {topic, qos}' })
     .check(z.minLength(1, 'topics is empty')),
-});
-const PublishSchema = z.object({
-  ...ClientSchema,
+}));
+const PublishSchema = lazy(() => z.object({
+  ...ClientSchema(),
   topic: z.string({ error: 'topic is required' }).check(z.minLength(1, 'topic is required')),
-  qos: z.optional(qos),
+  qos: z.optional(qos()),
   retain: z.optional(z.boolean({ error: 'retain must be true or false' })),
-});
+}));
 
 export function parseVerne(req: HttpRequest): VerneRequest {
   if (req.method !== 'POST') throw new BadRequestError('VerneMQ webhooks are POST requests');
@@ -48,14 +48,14 @@ export function parseVerne(req: HttpRequest): VerneRequest {
     client_attrs: {},
   });
   if (hook === 'auth_on_register') {
-    const v = validate(RegisterSchema, fields);
+    const v = validate(RegisterSchema(), fields);
     return { hook, v5, client: { ...client(v), ...defined({ password: v.password }) } };
   }
   if (hook === 'auth_on_subscribe') {
-    const v = validate(SubscribeSchema, fields);
+    const v = validate(SubscribeSchema(), fields);
     return { hook, v5, client: client(v), topics: v.topics };
   }
-  const v = validate(PublishSchema, fields);
+  const v = validate(PublishSchema(), fields);
   return { hook: 'auth_on_publish', v5, client: client(v), topic: v.topic, ...(v.qos === undefined ? {} : { qos: v.qos }), ...(v.retain === undefined ? {} : { retain: v.retain }) };
 }
 

@@ -15,7 +15,8 @@ import { apiEvent } from '../helpers/harness.js';
 
 interface BundleModule {
   driverPlugin(stage: { engine: string; driver: string }): Plugin;
-  stagePlugins(stage: { engine: string; driver: string }): Plugin[];
+  stagePlugins(stage: { engine: string; driver: string; passwordHash?: string }): Plugin[];
+  hashLibraries(passwordHash: string | undefined): { bcrypt: boolean; argon2: boolean; name: string };
   esbuildOptions(nodeMajor: number): Record<string, unknown>;
 }
 const require = createRequire(import.meta.url);
@@ -110,26 +111,88 @@ test.each(COMBOS)('%s via %s: every function of the route table bundles without 
   expect(warnings).toEqual([]);
 });
 
-test('the hashers loaded on demand work inside a bundle: argon2 (hash-wasm) and bcrypt verify their vectors', async () => {
+/** Verifies each [PASSWORD_HASH, password, stored] in a fresh process, from a bundle of shared/hash.ts built for `passwordHash`. */
+async function verifyInBundle(passwordHash: string | undefined, cases: Array<[object, string, string]>): Promise<{ status: number | null; results: unknown }> {
   const dir = mkdtempSync(join(tmpdir(), 'maf-bundle-'));
   try {
     const file = join(dir, 'hash.cjs');
     const entry = `import { verifyPassword } from './shared/hash.ts';
-const auto = { name: 'auto', salt_encoding: 'utf8' };
-const cases = [
-  [auto, 'pä$$wörd', '$argon2id$v=19$m=4096,t=3,p=2$c2FsdHNhbHRzYWx0$/Jn0QpQleR9txGnjadNiCg'],
-  [auto, 'pa$$wörd', '$argon2id$v=19$m=4096,t=3,p=2$c2FsdHNhbHRzYWx0$/Jn0QpQleR9txGnjadNiCg'],
-  [{ name: 'bcrypt', salt_rounds: 10 }, 'password', '$2b$12$wtY3h20mUjjmeaClpqZVvehyw7F.V78F3rbK2xDkCzRTMi6pmfUB6'],
-  [{ name: 'bcrypt', salt_rounds: 10 }, 'wrongpass', '$2b$12$wtY3h20mUjjmeaClpqZVvehyw7F.V78F3rbK2xDkCzRTMi6pmfUB6'],
-];
-Promise.all(cases.map(([cfg, pw, stored]) => verifyPassword(cfg, pw, stored, null))).then((r) => process.stderr.write(JSON.stringify(r)));
+const cases = ${JSON.stringify(cases)};
+Promise.all(cases.map(([cfg, pw, stored]) => verifyPassword(cfg, pw, stored, null).catch((err) => ({ error: err.message })))).then((r) => process.stderr.write(JSON.stringify(r)));
 `;
-    await build({ ...bundle.esbuildOptions(20), stdin: { contents: entry, resolveDir: ROOT, loader: 'ts' }, outfile: file, plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy' }), logLevel: 'silent' });
+    await build({
+      ...bundle.esbuildOptions(20),
+      stdin: { contents: entry, resolveDir: ROOT, loader: 'ts' },
+      outfile: file,
+      plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy', ...(passwordHash === undefined ? {} : { passwordHash }) }),
+      logLevel: 'silent',
+    });
     const r = spawnSync(process.execPath, [file], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 30_000 });
-    expect({ status: r.status, results: JSON.parse(r.stderr || 'null') as unknown }).toEqual({ status: 0, results: [{ ok: true }, { ok: false }, { ok: true }, { ok: false }] });
+    return { status: r.status, results: JSON.parse(r.stderr || 'null') as unknown };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const AUTO = { name: 'auto', salt_encoding: 'utf8' };
+const BCRYPT = { name: 'bcrypt', salt_rounds: 10 };
+const ARGON2 = '$argon2id$v=19$m=4096,t=3,p=2$c2FsdHNhbHRzYWx0$/Jn0QpQleR9txGnjadNiCg';
+const BCRYPT_HASH = '$2b$12$wtY3h20mUjjmeaClpqZVvehyw7F.V78F3rbK2xDkCzRTMi6pmfUB6';
+
+test('the hashers loaded on demand work inside a bundle built for auto: argon2 (hash-wasm) and bcrypt verify their vectors', async () => {
+  const cases: Array<[object, string, string]> = [
+    [AUTO, 'pä$$wörd', ARGON2],
+    [AUTO, 'pa$$wörd', ARGON2],
+    [BCRYPT, 'password', BCRYPT_HASH],
+    [BCRYPT, 'wrongpass', BCRYPT_HASH],
+  ];
+  expect(await verifyInBundle('{"name":"auto"}', cases)).toEqual({ status: 0, results: [{ ok: true }, { ok: false }, { ok: true }, { ok: false }] });
+});
+
+test("a stage's bundle leaves out the hashing libraries its PASSWORD_HASH cannot reach; reaching one anyway fails, never verifies", async () => {
+  const cases: Array<[object, string, string]> = [
+    [BCRYPT, 'password', BCRYPT_HASH],
+    [AUTO, 'pä$$wörd', ARGON2],
+    [{ name: 'sha256', salt_position: 'disable' }, 'password', '5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8'],
+  ];
+  expect(await verifyInBundle(undefined, cases)).toEqual({
+    status: 0,
+    results: [{ error: 'bcryptjs is not in this bundle (built for PASSWORD_HASH sha256)' }, { error: 'Argon2 (hash-wasm) is not in this bundle (built for PASSWORD_HASH sha256)' }, { ok: true }],
+  });
+  expect(await verifyInBundle('{"name":"bcrypt"}', cases.slice(0, 2))).toEqual({
+    status: 0,
+    results: [{ ok: true }, { error: 'Argon2 (hash-wasm) is not in this bundle (built for PASSWORD_HASH bcrypt)' }],
+  });
+});
+
+test.each([
+  [undefined, { bcrypt: false, argon2: false, name: 'sha256' }],
+  ['{"name":"bcrypt"}', { bcrypt: true, argon2: false, name: 'bcrypt' }],
+  ['{"name":"auto"}', { bcrypt: true, argon2: true, name: 'auto' }],
+  ['{"name":"pbkdf2","mac_fun":"sha256","iterations":4096,"dk_length":32}', { bcrypt: false, argon2: false, name: 'pbkdf2' }],
+  ['salt,bcrypt', { bcrypt: true, argon2: false, name: 'bcrypt' }],
+  ['salt,sha256', { bcrypt: false, argon2: false, name: 'digest' }],
+  ['{not json', { bcrypt: true, argon2: true, name: 'undefined' }],
+])('the hashing libraries PASSWORD_HASH %s needs', (passwordHash, expected) => {
+  expect(bundle.hashLibraries(passwordHash)).toEqual(expected);
+});
+
+test('bundle sizes: the auth bundle of a PostgreSQL stage stays within its budget', async () => {
+  // Minified JavaScript, the figures README's Benchmark section reports (npm run bench prints all).
+  const size = async (passwordHash?: string) => {
+    const out = await build({
+      ...bundle.esbuildOptions(20),
+      entryPoints: [`${ROOT}functions/auth.ts`],
+      plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy', ...(passwordHash === undefined ? {} : { passwordHash }) }),
+      write: false,
+      logLevel: 'silent',
+    });
+    return out.outputFiles[0]?.contents.byteLength ?? 0;
+  };
+  const [sha256, bcrypt, auto] = [await size(), await size('{"name":"bcrypt"}'), await size('{"name":"auto"}')];
+  expect({ sha256: sha256 <= 250_000, bcrypt: bcrypt <= 270_000, auto: auto <= 300_000 }).toEqual({ sha256: true, bcrypt: true, auto: true });
+  expect(bcrypt - sha256).toBeGreaterThan(15_000); // bcryptjs only where PASSWORD_HASH needs it
+  expect(auto - bcrypt).toBeGreaterThan(25_000); // and hash-wasm's Argon2 only for auto
 });
 
 test("the bundle's logger writes pino's JSON lines; pino's transports, left out, fail if ever asked for", async () => {
