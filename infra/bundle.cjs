@@ -75,7 +75,8 @@ function hashLibraries(passwordHash) {
  * - pino's transports (`pino.transport()`, the `transport` option) run a worker thread through
  *   thread-stream; the functions never use them (they write JSON lines to stdout through pino's
  *   default destination), so `pino/lib/transport` becomes a stub that fails if ever called.
- * - bcryptjs (20 KB) and `shared/argon2.ts` (29 KB) are loaded on first use; a stage whose
+ * - bcryptjs (20 KB), `shared/argon2.ts` (29 KB) and `shared/hash-foreign.ts` (the other formats
+ *   auto reads, about 3 KB) are loaded on first use; a stage whose
  *   PASSWORD_HASH cannot reach them gets a stub instead, which fails when loaded: a verification
  *   that reaches it is a backend failure, answered by the failure policy, never an allow.
  */
@@ -93,13 +94,14 @@ function leanPlugin({ passwordHash } = {}) {
       });
       if (!hashes.bcrypt) build.onResolve({ filter: /^bcryptjs$/ }, () => ({ path: 'bcryptjs', namespace: 'absent-library' }));
       if (!hashes.argon2) {
-        build.onResolve({ filter: /^\.\/argon2\.js$/ }, (args) => (/[\\/]shared$/.test(args.resolveDir) ? { path: 'argon2', namespace: 'absent-library' } : undefined));
+        // Only auto reaches Argon2 and the other foreign formats (shared/hash-foreign.ts).
+        build.onResolve({ filter: /^\.\/(argon2|hash-foreign)\.js$/ }, (args) => (/[\\/]shared$/.test(args.resolveDir) ? { path: args.path === './argon2.js' ? 'argon2' : 'hash-foreign', namespace: 'absent-library' } : undefined));
       }
       build.onLoad({ filter: /.*/, namespace: 'absent-library' }, (args) => ({
         contents:
           args.path === 'pino-transport'
             ? `module.exports = function transport() { throw new Error('pino transports are not in the Lambda bundle (the functions log JSON lines to stdout)'); };`
-            : `throw new Error(${JSON.stringify(absent(args.path === 'bcryptjs' ? 'bcryptjs' : 'Argon2 (hash-wasm)'))});`,
+            : `throw new Error(${JSON.stringify(absent({ bcryptjs: 'bcryptjs', argon2: 'Argon2 (hash-wasm)', 'hash-foreign': 'the foreign hash formats (shared/hash-foreign.ts)' }[args.path]))});`,
         loader: 'js',
       }));
     },
