@@ -101,7 +101,7 @@ function leanPlugin({ passwordHash } = {}) {
         contents:
           args.path === 'pino-transport'
             ? `module.exports = function transport() { throw new Error('pino transports are not in the Lambda bundle (the functions log JSON lines to stdout)'); };`
-            : `throw new Error(${JSON.stringify(absent({ bcryptjs: 'bcryptjs', argon2: 'Argon2 (hash-wasm)', 'hash-foreign': 'the foreign hash formats (shared/hash-foreign.ts)' }[args.path]))});`,
+            : `throw new Error(${JSON.stringify(absent({ bcryptjs: 'bcryptjs', argon2: 'Argon2 (hash-wasm)', 'hash-foreign': 'shared/hash-foreign.ts (the other formats auto reads)' }[args.path]))});`,
         loader: 'js',
       }));
     },
