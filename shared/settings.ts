@@ -84,6 +84,8 @@ export interface Settings {
   readonly metrics: { readonly format: 'emf' | 'off'; readonly namespace: string };
   /** Built-in store: whether a user's `user_id` is the client's username or its client id (EMQX `user_id_type`). */
   readonly builtinUserIdType: 'username' | 'clientid';
+  /** VERNEMQ_MAX_FILTERS: an `auth_on_subscribe` with more topic filters is refused whole, unjudged. */
+  readonly vernemqMaxFilters: number;
   readonly pool: {
     readonly max: number;
     readonly connectTimeoutMs: number;
@@ -217,6 +219,7 @@ const SETTINGS = {
   HTTP_SOURCE_AUTHN_BODY: z._default(stringMap('templates'), { ...DEFAULT_HTTP_AUTHN_BODY }),
   HTTP_SOURCE_AUTHZ_BODY: z._default(stringMap('templates'), { ...DEFAULT_HTTP_AUTHZ_BODY }),
   EXPLAIN: z._default(z.enum(['off', 'on']), 'off'),
+  VERNEMQ_MAX_FILTERS: z._default(int(1, 10_000), 100),
   METRICS: z.optional(z.enum(['emf', 'off'])),
   METRICS_NAMESPACE: z._default(z.string().check(z.regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be 1–255 letters, digits or . - _ / # :')), 'mqtt-auth'),
 } as const;
@@ -257,6 +260,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     explain: s.EXPLAIN === 'on',
     metrics: { format: s.METRICS ?? (env['AWS_LAMBDA_FUNCTION_NAME'] ? 'emf' : 'off'), namespace: s.METRICS_NAMESPACE },
     builtinUserIdType: s.BUILTIN_USER_ID_TYPE,
+    vernemqMaxFilters: s.VERNEMQ_MAX_FILTERS,
     pool: {
       max: s.DB_POOL_MAX,
       connectTimeoutMs: s.DB_CONNECT_TIMEOUT_MS,
