@@ -13,6 +13,11 @@ export function createVernemqHandler(c: Container) {
     .use(httpInput(parseVerne))
     .handler(async (event) => {
       const req = inputOf(event);
+      // Refused before any source is asked: the filters' count must not multiply backend calls.
+      if (req.hook === 'auth_on_subscribe' && req.topics.length > c.settings.vernemqMaxFilters) {
+        c.log.warn({ route: 'vernemq', hook: req.hook, clientid: req.client.clientid, filters: req.topics.length, max: c.settings.vernemqMaxFilters }, 'subscribe refused: too many topic filters');
+        return verneAnswer({ error: 'too_many_filters' });
+      }
       const chain = await c.chain();
       const verdict =
         req.hook === 'auth_on_register'

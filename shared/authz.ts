@@ -3,7 +3,7 @@ import { lookup } from './lookup.js';
 import type { SqlStore } from './db/port.js';
 import { effectiveTopic, evaluate, parseAnyRow, type LegacyOrder, type Rule, type RowShape } from './rules.js';
 import type { SqlTemplate } from './template.js';
-import type { AclRequest, AclResult } from './types.js';
+import type { AclRequest, AclResult, Row } from './types.js';
 
 export interface AuthzDeps {
   readonly store: SqlStore;
@@ -27,15 +27,64 @@ export type AuthzOutcome = AclResult & { readonly reason: string };
  * answers AUTHZ_NO_MATCH.
  */
 export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<AuthzOutcome> {
-  const topic = effectiveTopic(req);
-  if (topic === undefined) return { result: 'deny', reason: `invalid ${req.action === 'publish' ? 'topic name' : 'topic filter'}` };
-  const found = await lookup(deps, req, 'authorization');
-  if ('failed' in found) return { result: deps.onBackendFailure, reason: found.failed };
+  const [judged] = await authorizeMany(deps, [req]);
+  return judged!.outcome;
+}
+
+/** One request's outcome and the rows it was judged over (none when no query ran for it). */
+export interface Judged {
+  readonly outcome: AuthzOutcome;
+  readonly rows: readonly Row[];
+}
+
+/**
+ * {@link authorize} for several requests at once (a VerneMQ subscribe's filters, go-auth's
+ * read-write): requests whose statement binds the same values share one query, and each is judged
+ * over those rows by the one evaluator, answering exactly as {@link authorize} would alone. The
+ * AUTHZ_QUERY context admits only client placeholders, so one client's requests share a query; a
+ * template binding a per-request value would simply get a query per distinct binding.
+ */
+export async function authorizeMany(deps: AuthzDeps, reqs: readonly AclRequest[]): Promise<Judged[]> {
+  const out: Judged[] = new Array<Judged>(reqs.length);
+  const groups = new Map<string, Array<{ index: number; req: AclRequest; topic: string }>>();
+  for (const [index, req] of reqs.entries()) {
+    const topic = effectiveTopic(req);
+    if (topic === undefined) {
+      out[index] = { outcome: { result: 'deny', reason: `invalid ${req.action === 'publish' ? 'topic name' : 'topic filter'}` }, rows: [] };
+      continue;
+    }
+    const key = JSON.stringify(deps.query.bind(req));
+    const group = groups.get(key) ?? [];
+    group.push({ index, req, topic });
+    groups.set(key, group);
+  }
+  for (const group of groups.values()) {
+    const found = await lookup(deps, group[0]!.req, 'authorization');
+    if ('failed' in found) {
+      for (const { index } of group) out[index] = { outcome: { result: deps.onBackendFailure, reason: found.failed }, rows: [] };
+      continue;
+    }
+    const read = readRules(deps, found.rows);
+    for (const { index, req, topic } of group) out[index] = { outcome: 'denied' in read ? read.denied : judge(deps, read, req, topic), rows: found.rows };
+  }
+  return out;
+}
+
+interface ReadRules {
+  readonly rules: readonly Rule[];
+  /** The row each rule came from. */
+  readonly rowOf: readonly number[];
+  /** The first invalid row skipped under the failure policy ignore. */
+  readonly skipped: number | undefined;
+}
+
+/** One query's rows as rules in judging order, or the failure policy's deny for an invalid row. */
+function readRules(deps: AuthzDeps, rows: readonly Row[]): ReadRules | { readonly denied: AuthzOutcome } {
   const rules: Rule[] = [];
   const rowOf: number[] = [];
   let legacy = false;
   let skipped: number | undefined;
-  for (const [index, row] of found.rows.entries()) {
+  for (const [index, row] of rows.entries()) {
     const parsed = parseAnyRow(row, deps.rowShape ?? 'auto');
     if ('rule' in parsed) {
       if (parsed.warning !== undefined) deps.log.warn({ row: index, problem: parsed.warning }, 'ACL row matches nobody');
@@ -45,7 +94,7 @@ export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<Authz
       continue;
     }
     deps.log.warn({ row: index, problem: parsed.invalid, policy: deps.onBackendFailure }, 'invalid ACL row');
-    if (deps.onBackendFailure === 'deny') return { result: 'deny', reason: `invalid ACL row ${index}: ${parsed.invalid}` };
+    if (deps.onBackendFailure === 'deny') return { denied: { result: 'deny', reason: `invalid ACL row ${index}: ${parsed.invalid}` } };
     skipped ??= index;
   }
   // One query's rows share their columns, hence their shape.
@@ -53,12 +102,16 @@ export async function authorize(deps: AuthzDeps, req: AclRequest): Promise<Authz
     rules.reverse();
     rowOf.reverse();
   }
-  const outcome = evaluate(rules, req, topic);
+  return { rules, rowOf, skipped };
+}
+
+function judge(deps: AuthzDeps, read: ReadRules, req: AclRequest, topic: string): AuthzOutcome {
+  const outcome = evaluate(read.rules, req, topic);
   if (outcome.decision === 'nomatch') {
     // A skipped row may have been the deny meant for this request: no match is then the failure
     // policy's ignore, never AUTHZ_NO_MATCH (which may be allow), as for a failed query.
-    if (skipped !== undefined) return { result: deps.onBackendFailure, reason: `invalid ACL row ${skipped} skipped and no other row matched` };
+    if (read.skipped !== undefined) return { result: deps.onBackendFailure, reason: `invalid ACL row ${read.skipped} skipped and no other row matched` };
     return { result: deps.noMatch, reason: 'no rule matched' };
   }
-  return { result: outcome.decision, reason: `row ${rowOf[outcome.index]} matched` };
+  return { result: outcome.decision, reason: `row ${read.rowOf[outcome.index]} matched` };
 }

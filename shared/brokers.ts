@@ -72,12 +72,14 @@ const ACC: Record<Acc, readonly AclAction[]> = { 1: ['subscribe'], 2: ['publish'
 
 /**
  * `/mosquitto/acl`. Read (1, a message about to be delivered) is judged as a subscription to that
- * topic, write (2) as a publish, subscribe (4) as a subscription; read-write (3) needs both.
+ * topic, write (2) as a publish, subscribe (4) as a subscription; read-write (3) needs both, judged
+ * over one read of the rules. The reason and the traces stop at the first action not allowed.
  */
 export async function mosquittoAcl(chain: Chain, client: ClientInfo, topic: string, acc: Acc): Promise<Verdict<boolean>> {
+  const decided = await chain.authorizeMany(ACC[acc].map((action) => ({ ...client, topic, action })));
   const traces: Trace[] = [];
-  for (const action of ACC[acc]) {
-    const { outcome: o, trace } = await chain.authorize({ ...client, topic, action });
+  for (const [i, action] of ACC[acc].entries()) {
+    const { outcome: o, trace } = decided[i]!;
     traces.push(trace);
     if (o.result !== 'allow') return { answer: false, reason: `${action} ${o.result}: ${o.reason}`, traces };
   }
@@ -103,18 +105,15 @@ export async function vernePublish(chain: Chain, req: AclRequest): Promise<Verdi
 }
 
 /**
- * `auth_on_subscribe`: each filter judged on its own. All allowed → ok; all ignored → next;
+ * `auth_on_subscribe`: each filter judged on its own, all over one read of the client's rules (per
+ * source that can; the HTTP source is asked per filter). All allowed → ok; all ignored → next;
  * otherwise ok with the list rewritten so each filter not allowed gets QoS 128 (MQTT 5: 135),
  * which rejects that filter alone — or an error when none is allowed.
  */
 export async function verneSubscribe(chain: Chain, client: ClientInfo, topics: ReadonlyArray<{ topic: string; qos: 0 | 1 | 2 }>, v5: boolean): Promise<Verdict<VerneAnswer>> {
-  const results: Array<'allow' | 'deny' | 'ignore'> = [];
-  const traces: Trace[] = [];
-  for (const t of topics) {
-    const { outcome, trace } = await chain.authorize({ ...client, topic: t.topic, action: 'subscribe', qos: t.qos });
-    results.push(outcome.result);
-    traces.push(trace);
-  }
+  const decided = await chain.authorizeMany(topics.map((t) => ({ ...client, topic: t.topic, action: 'subscribe' as const, qos: t.qos })));
+  const results = decided.map((d) => d.outcome.result);
+  const traces = decided.map((d) => d.trace);
   const reason = results.join(',');
   if (results.every((r) => r === 'allow')) return { answer: { result: 'ok' }, reason, traces };
   if (results.every((r) => r === 'ignore')) return { answer: { result: 'next' }, reason, traces };

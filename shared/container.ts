@@ -181,6 +181,7 @@ function builtinSource(store: () => Promise<SqlStore>, settings: Settings, log: 
     name: 'builtin',
     authenticate: async (req) => (await get()).authenticate(req),
     authorize: async (req) => (await get()).authorize(req),
+    authorizeMany: async (reqs) => (await get()).authorizeMany(reqs),
     superuser: async (client) => (await get()).superuser(client),
     connectAcl: async (client) => (await get()).connectAcl(client),
   };

@@ -84,6 +84,8 @@ export interface Settings {
   readonly metrics: { readonly format: 'emf' | 'off'; readonly namespace: string };
   /** Built-in store: whether a user's `user_id` is the client's username or its client id (EMQX `user_id_type`). */
   readonly builtinUserIdType: 'username' | 'clientid';
+  /** VERNEMQ_MAX_FILTERS: an `auth_on_subscribe` with more topic filters is refused whole, unjudged. */
+  readonly vernemqMaxFilters: number;
   readonly pool: {
     readonly max: number;
     readonly connectTimeoutMs: number;
@@ -234,6 +236,7 @@ const SETTINGS = {
   HTTP_SOURCE_AUTHN_BODY: fallback(() => stringMap('templates'), { ...DEFAULT_HTTP_AUTHN_BODY }),
   HTTP_SOURCE_AUTHZ_BODY: fallback(() => stringMap('templates'), { ...DEFAULT_HTTP_AUTHZ_BODY }),
   EXPLAIN: fallback(() => z.enum(['off', 'on']), 'off'),
+  VERNEMQ_MAX_FILTERS: fallback(() => int(1, 10_000), 100),
   METRICS: optional(() => z.enum(['emf', 'off'])),
   METRICS_NAMESPACE: fallback(() => z.string().check(z.regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be 1–255 letters, digits or . - _ / # :')), 'mqtt-auth'),
 } as const;
@@ -278,6 +281,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     explain: s.EXPLAIN === 'on',
     metrics: { format: s.METRICS ?? (env['AWS_LAMBDA_FUNCTION_NAME'] ? 'emf' : 'off'), namespace: s.METRICS_NAMESPACE },
     builtinUserIdType: s.BUILTIN_USER_ID_TYPE,
+    vernemqMaxFilters: s.VERNEMQ_MAX_FILTERS,
     pool: {
       max: s.DB_POOL_MAX,
       connectTimeoutMs: s.DB_CONNECT_TIMEOUT_MS,

@@ -1,5 +1,5 @@
 import { authenticate, type AuthnDeps } from '../authn.js';
-import { authorize, type AuthzDeps } from '../authz.js';
+import { authorizeMany, type AuthzDeps } from '../authz.js';
 import { ACL_TABLE, USER_TABLE } from '../builtin/tables.js';
 import { connectAcl, type ConnectAcl } from '../connectacl.js';
 import type { SqlStore } from '../db/port.js';
@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { Settings } from '../settings.js';
 import { checkSuperuser } from '../superuser.js';
 import { compileSql, type SqlTemplate } from '../template.js';
-import type { AclRequest, AuthnRequest, ClientInfo, Row } from '../types.js';
+import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
 import type { Source, SourceAuthn, SourceAuthz, SuperuserAnswer } from './port.js';
 import { authnDetail, superuserAnswer } from './sql.js';
 
@@ -61,8 +61,8 @@ export class BuiltinSource implements Source {
     return { store: this.store, query: this.userQuery, hash: this.settings.passwordHash, onBackendFailure: this.settings.authnBackendFailure, log: this.log };
   }
 
-  private authzDeps(store: SqlStore = this.store): AuthzDeps {
-    return { store, query: this.aclQuery, noMatch: 'ignore', onBackendFailure: this.settings.authzBackendFailure, log: this.log, rowShape: 'emqx5' };
+  private authzDeps(): AuthzDeps {
+    return { store: this.store, query: this.aclQuery, noMatch: 'ignore', onBackendFailure: this.settings.authzBackendFailure, log: this.log, rowShape: 'emqx5' };
   }
 
   /** The user id this client is looked up by, or why there is none. */
@@ -79,18 +79,23 @@ export class BuiltinSource implements Source {
   }
 
   async authorize(req: AclRequest): Promise<SourceAuthz> {
-    // The rows this request read, so the matching row's rule id can be named (one array per call).
-    let rows: Row[] = [];
-    const seen: SqlStore = { dialect: this.store.dialect, query: async (text, params) => (rows = await this.store.query(text, params)), close: () => this.store.close() };
-    const outcome = await authorize(this.authzDeps(seen), req);
-    const index = /^row (\d+) matched$/.exec(outcome.reason)?.[1];
-    if (index === undefined) {
-      const failure = /^(backend failure: |invalid ACL row )/.test(outcome.reason);
-      return { ...outcome, reason: `built-in: ${outcome.reason}`, ...(failure ? { detail: { failure: true } } : {}) };
-    }
-    const id = rows[Number(index)]?.['id'];
-    const rule = typeof id === 'number' || typeof id === 'bigint' || typeof id === 'string' ? `rule ${id}` : undefined;
-    return { ...outcome, reason: `built-in: ${rule ?? `row ${index}`} matched`, detail: { row: Number(index), ...(rule === undefined ? {} : { rule }) } };
+    const [answer] = await this.authorizeMany([req]);
+    return answer!;
+  }
+
+  /** One query for the client's rules, each request judged over them as `authorize` judges it. */
+  async authorizeMany(reqs: readonly AclRequest[]): Promise<SourceAuthz[]> {
+    return (await authorizeMany(this.authzDeps(), reqs)).map(({ outcome, rows }) => {
+      const index = /^row (\d+) matched$/.exec(outcome.reason)?.[1];
+      if (index === undefined) {
+        const failure = /^(backend failure: |invalid ACL row )/.test(outcome.reason);
+        return { ...outcome, reason: `built-in: ${outcome.reason}`, ...(failure ? { detail: { failure: true } } : {}) };
+      }
+      // The matching row's rule id, as `mqtt-auth rule list` shows it.
+      const id = rows[Number(index)]?.['id'];
+      const rule = typeof id === 'number' || typeof id === 'bigint' || typeof id === 'string' ? `rule ${id}` : undefined;
+      return { ...outcome, reason: `built-in: ${rule ?? `row ${index}`} matched`, detail: { row: Number(index), ...(rule === undefined ? {} : { rule }) } };
+    });
   }
 
   /**

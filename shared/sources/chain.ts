@@ -61,6 +61,12 @@ export interface Chain {
   /** EMQX-style authentication; with `connectAcl`, an allow carries the client's rules. */
   authenticate(req: AuthnRequest, opts?: { readonly connectAcl?: boolean }): Promise<Decided<AuthnAnswer>>;
   authorize(req: AclRequest): Promise<Decided<AuthzOutcome>>;
+  /**
+   * Several of one client's requests (a VerneMQ subscribe's filters, go-auth's read-write), each
+   * decided exactly as `authorize` decides it, in order. A source that can (SQL, built-in) is asked
+   * once for all requests still undecided when the chain reaches it, so its rows are read once.
+   */
+  authorizeMany(reqs: readonly AclRequest[]): Promise<Array<Decided<AuthzOutcome>>>;
   /** mosquitto-go-auth's superuser check: the first source that knows the user answers. */
   superuser(client: ClientInfo): Promise<Decided<{ readonly is_superuser: boolean; readonly reason: string }>>;
 }
@@ -94,6 +100,32 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
       o = failure(`source ${link.source.name} failed`);
     }
     return { o, ms: clock() - start };
+  }
+
+  /**
+   * One source's answers to several requests: one call when it answers many at once (each request's
+   * step then takes that call's time), else one call per request. A call that throws, or answers a
+   * different number of requests, answers the source's failure policy for all of them.
+   */
+  async function runAuthz(link: ChainLink, reqs: readonly AclRequest[]): Promise<Array<{ o: SourceAuthz; ms: number }>> {
+    const failure = (reason: string): SourceAuthz => ({ result: link.authzFailure, reason, detail: { failure: true } });
+    const many = link.source.authorizeMany?.bind(link.source);
+    if (many === undefined || reqs.length === 1) {
+      const out: Array<{ o: SourceAuthz; ms: number }> = [];
+      for (const req of reqs) out.push(await run(link, 'authz', () => link.source.authorize(req), failure));
+      return out;
+    }
+    const start = clock();
+    let answers: readonly SourceAuthz[];
+    try {
+      answers = await many(reqs);
+      if (answers.length !== reqs.length) throw new Error(`answered ${answers.length} of ${reqs.length} requests`);
+    } catch (err) {
+      log.error({ source: link.source.name, kind: 'authz', error: describe(err), policy: link.authzFailure }, 'source failed');
+      answers = reqs.map(() => failure(`source ${link.source.name} failed`));
+    }
+    const ms = clock() - start;
+    return answers.map((o) => ({ o, ms }));
   }
 
   async function connectRules(req: AuthnRequest, outcome: SourceAuthn & { result: 'allow' }, ttlS: number): Promise<AuthnAnswer> {
@@ -139,24 +171,35 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
     },
 
     async authorize(req) {
+      const [decided] = await this.authorizeMany([req]);
+      return decided!;
+    },
+
+    async authorizeMany(reqs) {
       const start = clock();
-      const steps: Step[] = [];
-      let answer: AuthzOutcome = { result: opts.noMatch, reason: 'no source matched (AUTHZ_NO_MATCH)' };
-      let source: SourceName | undefined;
+      const steps: Step[][] = reqs.map(() => []);
+      const answers: Array<{ outcome: AuthzOutcome; source: SourceName } | undefined> = reqs.map(() => undefined);
       for (const link of links) {
-        const { o, ms } = await run(link, 'authz', () => link.source.authorize(req), (reason) => ({ result: link.authzFailure, reason, detail: { failure: true } }));
-        steps.push(stepOf(link.source.name, o, ms));
-        if (o.result === 'ignore') continue;
-        source = link.source.name;
-        answer = { result: o.result, reason: o.reason };
-        break;
+        const pending = [...reqs.keys()].filter((i) => answers[i] === undefined);
+        if (pending.length === 0) break;
+        const ran = await runAuthz(link, pending.map((i) => reqs[i]!));
+        for (const [k, i] of pending.entries()) {
+          const { o, ms } = ran[k]!;
+          steps[i]!.push(stepOf(link.source.name, o, ms));
+          if (o.result !== 'ignore') answers[i] = { outcome: { result: o.result, reason: o.reason }, source: link.source.name };
+        }
       }
-      // An outage is never a "no match": AUTHZ_NO_MATCH=allow must not let it through.
-      const failed = steps.find((s) => s.failure === true);
-      if (source === undefined && failed !== undefined) answer = { result: 'ignore', reason: `no source matched and ${failed.source} failed (${failed.reason})` };
-      const trace: Trace = { kind: 'authz', decision: answer.result, ...(source ? { source } : {}), reason: answer.reason, steps, ms: round(clock() - start) };
-      opts.decided?.(trace, req, req);
-      return { outcome: answer, trace };
+      const ms = round(clock() - start);
+      return reqs.map((req, i) => {
+        const decided = answers[i];
+        let answer: AuthzOutcome = decided?.outcome ?? { result: opts.noMatch, reason: 'no source matched (AUTHZ_NO_MATCH)' };
+        // An outage is never a "no match": AUTHZ_NO_MATCH=allow must not let it through.
+        const failed = steps[i]!.find((s) => s.failure === true);
+        if (decided === undefined && failed !== undefined) answer = { result: 'ignore', reason: `no source matched and ${failed.source} failed (${failed.reason})` };
+        const trace: Trace = { kind: 'authz', decision: answer.result, ...(decided ? { source: decided.source } : {}), reason: answer.reason, steps: steps[i]!, ms };
+        opts.decided?.(trace, req, req);
+        return { outcome: answer, trace };
+      });
     },
 
     async superuser(client) {

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { toBool } from '../superuser.js';
@@ -89,6 +90,13 @@ function aclValue(req: AclRequest, name: string): string | undefined {
 
 const MAX_ANSWER_BYTES = 64 * 1024;
 
+/**
+ * How many of one call's authorization requests are in flight to the service at once. The
+ * service decides per request, so a many-filter subscribe is asked per filter; the cap keeps one
+ * webhook call from opening a connection per filter.
+ */
+export const HTTP_SOURCE_CONCURRENCY = 8;
+
 type Answer = { readonly status: number; readonly type: string; readonly fields: Record<string, unknown> | undefined } | { readonly failed: string };
 
 export function httpSource(cfg: HttpSourceSettings, policy: { readonly authn: 'ignore' | 'deny'; readonly authz: 'deny' | 'ignore' }, log: Logger): Source {
@@ -129,8 +137,28 @@ export function httpSource(cfg: HttpSourceSettings, policy: { readonly authn: 'i
     return { result, reason: `backend failure: ${problem}`, detail: { failure: true } } as const;
   };
 
+  async function authorize(req: AclRequest): Promise<SourceAuthz> {
+    if (cfg.aclUrl === undefined) return { result: 'ignore', reason: 'HTTP_SOURCE_ACL_URL is not set' };
+    const a = await ask(cfg.aclUrl, render(authzBody, (n) => aclValue(req, n)));
+    if ('failed' in a) return failed('authz', policy.authz, a.failed);
+    if (a.status === 204) return { result: 'allow', reason: 'service answered 204' };
+    if (a.status !== 200) return failed('authz', policy.authz, `status ${a.status}`);
+    // Authorization reads a missing content type as JSON (emqx.md §4.2).
+    if (a.type !== '' && a.type !== 'application/json' && a.type !== 'application/x-www-form-urlencoded') return failed('authz', policy.authz, `content type "${a.type.slice(0, 60)}"`);
+    if (a.fields === undefined) return failed('authz', policy.authz, 'answer body cannot be read');
+    const result = a.fields['result'];
+    if (result === 'allow' || result === 'deny') return { result, reason: `service ${result === 'allow' ? 'allowed' : 'denied'}` };
+    if (result === 'ignore' || result === undefined) return { result: 'ignore', reason: 'service did not match' };
+    return failed('authz', policy.authz, 'answer has an unknown result');
+  }
+
   return {
     name: 'http',
+    authorize,
+    async authorizeMany(reqs: readonly AclRequest[]): Promise<SourceAuthz[]> {
+      const limit = pLimit(HTTP_SOURCE_CONCURRENCY);
+      return Promise.all(reqs.map((req) => limit(() => authorize(req))));
+    },
     async authenticate(req: AuthnRequest): Promise<SourceAuthn> {
       const a = await ask(cfg.url, render(authnBody, (n) => placeholderValue(req, n)));
       if ('failed' in a) return failed('authn', policy.authn, a.failed);
@@ -144,20 +172,6 @@ export function httpSource(cfg: HttpSourceSettings, policy: { readonly authn: 'i
       if (result === 'deny') return { result: 'deny', reason: 'service denied' };
       if (result === 'ignore' || result === undefined) return { result: 'ignore', reason: 'service ignored' };
       return failed('authn', policy.authn, 'answer has an unknown result');
-    },
-    async authorize(req: AclRequest): Promise<SourceAuthz> {
-      if (cfg.aclUrl === undefined) return { result: 'ignore', reason: 'HTTP_SOURCE_ACL_URL is not set' };
-      const a = await ask(cfg.aclUrl, render(authzBody, (n) => aclValue(req, n)));
-      if ('failed' in a) return failed('authz', policy.authz, a.failed);
-      if (a.status === 204) return { result: 'allow', reason: 'service answered 204' };
-      if (a.status !== 200) return failed('authz', policy.authz, `status ${a.status}`);
-      // Authorization reads a missing content type as JSON (emqx.md §4.2).
-      if (a.type !== '' && a.type !== 'application/json' && a.type !== 'application/x-www-form-urlencoded') return failed('authz', policy.authz, `content type "${a.type.slice(0, 60)}"`);
-      if (a.fields === undefined) return failed('authz', policy.authz, 'answer body cannot be read');
-      const result = a.fields['result'];
-      if (result === 'allow' || result === 'deny') return { result, reason: `service ${result === 'allow' ? 'allowed' : 'denied'}` };
-      if (result === 'ignore' || result === undefined) return { result: 'ignore', reason: 'service did not match' };
-      return failed('authz', policy.authz, 'answer has an unknown result');
     },
   };
 }

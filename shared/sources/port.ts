@@ -37,6 +37,12 @@ export interface Source {
   authenticate(req: AuthnRequest): Promise<SourceAuthn>;
   /** `ignore` when no rule matched: the chain applies AUTHZ_NO_MATCH after its last source. */
   authorize(req: AclRequest): Promise<SourceAuthz>;
+  /**
+   * Several of one client's requests in one call (a VerneMQ subscribe's filters, go-auth's
+   * read-write), answered in order exactly as `authorize` answers each, with fewer backend calls.
+   * Absent: the chain asks `authorize` once per request.
+   */
+  authorizeMany?(reqs: readonly AclRequest[]): Promise<SourceAuthz[]>;
   /** Is this user a superuser, without a password (mosquitto-go-auth)? Absent: the source is skipped. */
   superuser?(client: ClientInfo): Promise<SuperuserAnswer>;
   /**

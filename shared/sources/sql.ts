@@ -1,5 +1,5 @@
 import { authenticate, type AuthnDeps, type AuthnOutcome } from '../authn.js';
-import { authorize, type AuthzDeps, type AuthzOutcome } from '../authz.js';
+import { authorize, authorizeMany, type AuthzDeps, type AuthzOutcome } from '../authz.js';
 import { connectAcl } from '../connectacl.js';
 import { checkSuperuser, type SuperuserAnswer as SuperuserCheck } from '../superuser.js';
 import type { Source, SourceAuthn, SourceAuthz, SuperuserAnswer } from './port.js';
@@ -50,6 +50,9 @@ export function sqlSource(authn: () => Promise<AuthnDeps>, authz: () => Promise<
     },
     async authorize(req): Promise<SourceAuthz> {
       return authzDetail(await authorize(await authz(), req));
+    },
+    async authorizeMany(reqs): Promise<SourceAuthz[]> {
+      return (await authorizeMany(await authz(), reqs)).map((j) => authzDetail(j.outcome));
     },
     async superuser(client): Promise<SuperuserAnswer> {
       const deps = await authn();

@@ -4,6 +4,7 @@ import { createRabbitmqAclHandler } from '../../functions/rabbitmq-acl.js';
 import { createRabbitmqAuthHandler } from '../../functions/rabbitmq-auth.js';
 import { createVernemqHandler } from '../../functions/vernemq.js';
 import type { Container } from '../../shared/container.js';
+import type { SqlStore } from '../../shared/db/port.js';
 import { hashPassword, parseHashConfig } from '../../shared/hash.js';
 import { freshDatabase, SCHEMA, type Engine, type TestDatabase } from '../helpers/databases.js';
 import { callRaw, containerFor, handlersFor, memoryLogger, type RawAnswer, type Sent } from '../helpers/harness.js';
@@ -44,6 +45,25 @@ describe.each<Engine>(['postgres', 'mysql'])('other brokers against real %s', (e
     return brokers(c);
   };
   const m = (i: number) => (engine === 'postgres' ? `$${i}` : '?');
+  /** Handlers over the real database through a store that records every statement it runs. */
+  const counted = async (env: Record<string, string> = {}, log = memoryLogger().log) => {
+    const settings = { DATABASE_URL: db.url, PASSWORD_HASH: '{"name":"bcrypt"}', ...env };
+    const real = containerFor(settings);
+    containers.push(real);
+    const store = await real.store();
+    const statements: string[] = [];
+    const counting: SqlStore = {
+      dialect: store.dialect,
+      query: (text, params) => {
+        statements.push(text);
+        return store.query(text, params);
+      },
+      close: async () => {}, // the real container closes the real store
+    };
+    const c = containerFor(settings, counting, log);
+    containers.push(c);
+    return { h: brokers(c), statements };
+  };
 
   beforeAll(async () => {
     db = await freshDatabase(engine, `maf_it_brokers_${engine}`);
@@ -284,6 +304,15 @@ describe.each<Engine>(['postgres', 'mysql'])('other brokers against real %s', (e
       expect(got).toEqual(b24.expected['decisions']);
     });
 
+    it('acc 3 (read-write) reads the rules once for both checks, answering as before', async () => {
+      const { h, statements } = await counted({ MOSQUITTO_RESPONSE_MODE: 'json' });
+      expect(await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'alice/x', acc: 3 })).toEqual(jsonBody(200, { Ok: true, Error: '' }));
+      expect(statements).toHaveLength(1);
+      expect(await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'outbox/x', acc: 3 })).toEqual(jsonBody(403, { Ok: false, Error: 'subscribe deny: row 4 matched' }));
+      expect(await h.mosquitto('acl', { username: 'alice', clientid: 'c-alice', topic: 'devices/c-alice/t', acc: 3 })).toEqual(jsonBody(403, { Ok: false, Error: 'publish deny: row 4 matched' }));
+      expect(statements).toHaveLength(3);
+    });
+
     it('bad input: 400 with the problem, logged; a backend failure: refused', async () => {
       const logger = memoryLogger();
       const h = make({ MOSQUITTO_RESPONSE_MODE: 'json' }, logger.log);
@@ -399,6 +428,55 @@ describe.each<Engine>(['postgres', 'mysql'])('other brokers against real %s', (e
       expect(await h.verne('auth_on_subscribe', { ...client, topics: [{ topic: 'slow/x', qos: 0 }] })).toEqual(jsonBody(200, { result: 'ok' }));
       expect(await h.verne('auth_on_subscribe', { ...client, topics: [{ topic: 'slow/x', qos: 1 }, { topic: 'bob/#', qos: 0 }] })).toEqual(jsonBody(200, { result: { error: 'not_allowed' } }));
       expect(await h.verne('auth_on_subscribe', { ...client, username: 'ghost', topics })).toEqual(jsonBody(200, { result: 'next' }));
+    });
+
+    /** 50 filters, 10 of each kind: allowed by `alice/#`, denied by `#`, allowed for this client id, under and over `slow/#`'s QoS 0. */
+    const fifty = Array.from({ length: 50 }, (_, i) => {
+      const kind = i % 5;
+      const topic = [`alice/${i}`, `bob/${i}`, 'devices/c-alice/+', `slow/${i}`, `outbox/${i}`][kind]!;
+      const qos = kind === 3 ? (i % 2 === 0 ? 0 : 1) : 1;
+      return { topic, qos };
+    });
+
+    it('auth_on_subscribe of 50 filters: one ACL query, the same verdict per filter as 50 subscribes of one', async () => {
+      const { h, statements } = await counted();
+      const alone: number[] = [];
+      for (const t of fifty) {
+        const answer = await h.verne('auth_on_subscribe', { ...client, topics: [t] });
+        expect([jsonBody(200, { result: 'ok' }), jsonBody(200, { result: { error: 'not_allowed' } })]).toContainEqual(answer);
+        alone.push(answer.body === JSON.stringify({ result: 'ok' }) ? t.qos : 128);
+      }
+      expect(statements).toHaveLength(50);
+      // Kinds 0 and 2 allowed; 1 and 4 denied by the last row; slow/ allowed only at QoS 0 (i = 3, 13, 23… alternate).
+      const expected = fifty.map((t, i) => ({ topic: t.topic, qos: i % 5 === 0 || i % 5 === 2 || (i % 5 === 3 && i % 2 === 0) ? t.qos : 128 }));
+      expect(alone).toEqual(expected.map((t) => t.qos));
+      expect(await h.verne('auth_on_subscribe', { ...client, topics: fifty })).toEqual(jsonBody(200, { result: 'ok', topics: expected }));
+      expect(statements).toHaveLength(51);
+      expect(await h.verne('auth_on_subscribe_m5', { ...client, topics: fifty, properties: {} })).toEqual(
+        jsonBody(200, { result: 'ok', modifiers: { topics: expected.map((t) => ({ topic: t.topic, qos: t.qos === 128 ? 135 : t.qos })) } }),
+      );
+      expect(statements).toHaveLength(52);
+      expect(new Set(statements).size).toBe(1);
+    });
+
+    it('auth_on_subscribe over VERNEMQ_MAX_FILTERS (default 100): the whole subscribe refused, logged, no query', async () => {
+      const logger = memoryLogger();
+      const { h, statements } = await counted({}, logger.log);
+      const filters = (n: number) => Array.from({ length: n }, (_, i) => ({ topic: `alice/${i}`, qos: 0 }));
+      expect(await h.verne('auth_on_subscribe', { ...client, topics: filters(101) })).toEqual(jsonBody(200, { result: { error: 'too_many_filters' } }));
+      expect(await h.verne('auth_on_subscribe_m5', { ...client, topics: filters(1000), properties: {} })).toEqual(jsonBody(200, { result: { error: 'too_many_filters' } }));
+      expect(statements).toHaveLength(0);
+      const refusals = logger.lines().filter((l) => l.includes('too many topic filters')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(refusals.map((l) => [l['level'], l['clientid'], l['filters'], l['max']])).toEqual([
+        [40, 'c-alice', 101, 100],
+        [40, 'c-alice', 1000, 100],
+      ]);
+      expect(await h.verne('auth_on_subscribe', { ...client, topics: filters(100) })).toEqual(jsonBody(200, { result: 'ok' }));
+      expect(statements).toHaveLength(1);
+      const small = await counted({ VERNEMQ_MAX_FILTERS: '2' });
+      expect(await small.h.verne('auth_on_subscribe', { ...client, topics: filters(3) })).toEqual(jsonBody(200, { result: { error: 'too_many_filters' } }));
+      expect(await small.h.verne('auth_on_subscribe', { ...client, topics: filters(2) })).toEqual(jsonBody(200, { result: 'ok' }));
+      expect(small.statements).toHaveLength(1);
     });
 
     it('bad input and an unknown hook: an error result, logged, never ok or next; the payload is never logged', async () => {

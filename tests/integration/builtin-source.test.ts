@@ -136,6 +136,34 @@ function contract(name: string, open: () => Promise<Backend>) {
       expect(await source.authorize(acl({ ...alice, action: 'subscribe', topic: 't/+' }))).toEqual(matched('allow', 0, 1));
     });
 
+    it('authorizeMany reads the rules once and answers each request as authorize does alone', async () => {
+      const alice = { username: 'alice', clientid: 'c5' };
+      const reqs = [
+        acl({ ...alice, action: 'publish', topic: 'q/1', qos: 1, retain: false }),
+        acl({ ...alice, action: 'publish', topic: 'q/1', qos: 0, retain: false }),
+        acl({ ...alice, action: 'publish', topic: 'r/1', qos: 0, retain: true }),
+        acl({ ...alice, action: 'publish', topic: 'r/1', qos: 0, retain: false }),
+        acl({ ...alice, action: 'subscribe', topic: 't/+' }),
+        acl({ ...alice, action: 'subscribe', topic: 't/#/x' }),
+      ];
+      const statements: string[] = [];
+      const counting: SqlStore = { dialect: b.store.dialect, query: (text, params) => (statements.push(text), b.store.query(text, params)), close: async () => {} };
+      const batched = new BuiltinSource(counting, b.settings(), memory.log);
+      const alone = [];
+      for (const r of reqs) alone.push(await batched.authorize(r));
+      expect(statements).toHaveLength(reqs.length - 1); // an invalid filter is denied unread
+      expect(await batched.authorizeMany(reqs)).toEqual(alone);
+      expect(statements).toHaveLength(reqs.length);
+      expect(alone).toEqual([
+        matched('allow', 1, 4),
+        { result: 'ignore', reason: 'built-in: no rule matched' },
+        matched('deny', 2, 5),
+        matched('allow', 3, 6),
+        matched('allow', 0, 1),
+        { result: 'deny', reason: 'built-in: invalid topic filter' },
+      ]);
+    });
+
     it('answers the superuser question from the flag without a password, leaves unknown users to the next source, and says no without the identity it keys users by', async () => {
       const who = (c: Partial<AuthnRequest>) => ({ client_attrs: {}, ...c });
       expect(await source.superuser(who({ username: 'root' }))).toEqual({ known: true, is_superuser: true, reason: 'built-in: is_superuser' });

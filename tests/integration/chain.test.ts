@@ -9,6 +9,8 @@ import type { Trace } from '../../shared/sources/chain.js';
 import { freshDatabase, SCHEMA, type Engine, type TestDatabase } from '../helpers/databases.js';
 import { createEmqx4AuthHandler } from '../../functions/emqx4-auth.js';
 import { createMosquittoAuthHandler } from '../../functions/mosquitto-auth.js';
+import { createVernemqHandler } from '../../functions/vernemq.js';
+import type { SqlStore } from '../../shared/db/port.js';
 import { callRaw, handlersFor, memoryLogger } from '../helpers/harness.js';
 
 /**
@@ -26,6 +28,8 @@ const sHash = await hashPassword(SHA, S_PW, 'ssalt');
 /** A stand-in for the operator's auth service: knows `only-http` with password `http-pw-3`. */
 let service: Server;
 let serviceUrl: string;
+/** The topics the service was asked to authorize. */
+const aclAsked: string[] = [];
 beforeAll(async () => {
   service = createServer((req, res) => {
     let body = '';
@@ -33,6 +37,7 @@ beforeAll(async () => {
     req.on('end', () => {
       const fields = JSON.parse(body) as Record<string, string>;
       const known = fields['username'] === 'only-http';
+      if (req.url === '/acl') aclAsked.push(fields['topic'] ?? '');
       const answer = req.url === '/acl' ? { result: known && fields['topic'] === 'h/1' ? 'allow' : 'ignore' } : { result: !known ? 'ignore' : fields['password'] === 'http-pw-3' ? 'allow' : 'deny' };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
     });
@@ -124,6 +129,28 @@ describe.each<Engine>(['postgres', 'mysql'])('chain of built-in then external ag
     expect((await h.acl(sub('only-sql', 'news/private'))).body).toEqual({ result: 'allow' }); // builtin's rule for all comes first
     expect((await h.acl(pub('only-builtin', 'x/1'))).body).toEqual({ result: 'deny' }); // nobody matched: AUTHZ_NO_MATCH
     expect((await handlersFor(make({})).acl(pub('only-builtin', 'x/1'))).body).toEqual({ result: 'ignore' });
+  });
+
+  it('a 50-filter VerneMQ subscribe: one built-in read, one AUTHZ_QUERY, the service asked only for the filters still undecided', async () => {
+    const real = await make({ SOURCES: 'sql' }).store();
+    const statements: string[] = [];
+    const counting: SqlStore = { dialect: real.dialect, query: (text, params) => (statements.push(text), real.query(text, params)), close: async () => {} };
+    const env = { DATABASE_URL: db.url, SOURCES: 'builtin,sql,http', HTTP_SOURCE_URL: `${serviceUrl}/auth`, HTTP_SOURCE_ACL_URL: `${serviceUrl}/acl` };
+    const c = createContainer(loadSettings(env), { store: counting, log: memoryLogger().log });
+    containers.push(c);
+    // news/ allowed by the built-in rule for all; t/ by both's sql rule; x/ by nobody (the service ignores it).
+    const topics = Array.from({ length: 50 }, (_, i) => ({ topic: `${['news', 't', 'x'][i % 3]}/${i}`, qos: 1 }));
+    aclAsked.length = 0;
+    const answer = await callRaw(createVernemqHandler(c) as never, '/vernemq', {
+      contentType: 'application/json',
+      body: JSON.stringify({ username: 'both', client_id: 'c-both', mountpoint: '', topics }),
+      headers: { 'vernemq-hook': 'auth_on_subscribe' },
+    });
+    expect(JSON.parse(answer.body)).toEqual({ result: 'ok', topics: topics.map((t, i) => ({ topic: t.topic, qos: i % 3 === 2 ? 128 : 1 })) });
+    expect(statements).toHaveLength(2);
+    expect(statements[0]).toContain('mqtt_builtin_acl');
+    expect(statements[1]).toContain('mqtt_acl');
+    expect(aclAsked.sort()).toEqual(topics.filter((_, i) => i % 3 === 2).map((t) => t.topic).sort());
   });
 
   it("each source's failure policy: a failing builtin is skipped with :ignore and stops the chain with :deny", async () => {

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../../shared/errors.js';
 import { loadSettings } from '../../shared/settings.js';
-import { compileBody, httpSource, type HttpSourceSettings } from '../../shared/sources/http.js';
+import { compileBody, HTTP_SOURCE_CONCURRENCY, httpSource, type HttpSourceSettings } from '../../shared/sources/http.js';
 import type { AclRequest, AuthnRequest } from '../../shared/types.js';
 import { thrownBy } from '../helpers/errors.js';
 import { memoryLogger } from '../helpers/harness.js';
@@ -172,6 +172,40 @@ describe('http source: how it reads answers', () => {
     expect(await source.authorize(pub)).toEqual({ result: 'allow', reason: 'service allowed' });
     reply = json(200, {});
     expect(await source.authorize(pub)).toEqual({ result: 'ignore', reason: 'service did not match' });
+  });
+
+  it('authorizeMany asks the service once per request, at most 8 at a time, each answer in its place', async () => {
+    expect(HTTP_SOURCE_CONCURRENCY).toBe(8);
+    const source = httpSource(cfg(), policy, memoryLogger().log);
+    // Replies are held until no request has arrived for 50 ms: every request the source lets out
+    // at once is then in flight together, so the peak is exactly its cap.
+    let inflight = 0;
+    let peak = 0;
+    let held: Array<() => void> = [];
+    let quiet: NodeJS.Timeout | undefined;
+    reply = (res, s) => {
+      inflight += 1;
+      peak = Math.max(peak, inflight);
+      const topic = String((JSON.parse(s.body) as Record<string, unknown>)['topic']);
+      held.push(() => {
+        inflight -= 1;
+        json(200, { result: topic.startsWith('a/') ? 'allow' : topic.startsWith('d/') ? 'deny' : 'ignore' })(res, s);
+      });
+      clearTimeout(quiet);
+      quiet = setTimeout(() => {
+        const now = held;
+        held = [];
+        for (const release of now) release();
+      }, 50);
+    };
+    const reqs: AclRequest[] = Array.from({ length: 20 }, (_, i) => ({ ...pub, action: 'subscribe', topic: `${'adi'[i % 3]}/${i}` }));
+    const answers = await source.authorizeMany?.(reqs);
+    expect(seen).toHaveLength(20);
+    expect(peak).toBe(8);
+    expect(answers).toEqual(
+      reqs.map((_, i) => [{ result: 'allow', reason: 'service allowed' }, { result: 'deny', reason: 'service denied' }, { result: 'ignore', reason: 'service did not match' }][i % 3]),
+    );
+    expect(seen.map((x) => (JSON.parse(x.body) as Record<string, unknown>)['topic']).sort()).toEqual(reqs.map((r) => r.topic).sort());
   });
 
   it('without HTTP_SOURCE_ACL_URL the source has no rules and asks nothing', async () => {

@@ -176,6 +176,89 @@ describe('createChain: authorization (EMQX authz chain)', () => {
   });
 });
 
+/** A fake that answers several requests in one call, as the SQL and built-in sources do. */
+class BatchingSource extends FakeSource {
+  /** What each batch call was given, or an error for it to throw / a wrong count to answer. */
+  readonly batches: string[][] = [];
+  failBatch: Error | 'short' | undefined;
+  async authorizeMany(reqs: readonly AclRequest[]): Promise<SourceAuthz[]> {
+    this.batches.push(reqs.map((r) => r.topic));
+    if (this.failBatch instanceof Error) throw this.failBatch;
+    const answers: SourceAuthz[] = [];
+    for (const r of reqs) answers.push(await this.authorize(r));
+    return this.failBatch === 'short' ? answers.slice(1) : answers;
+  }
+}
+
+describe('createChain: several requests at once (authorizeMany)', () => {
+  const reqs = ['t/1', 't/2', 't/3'].map((t) => pub('alice', t));
+
+  it('a batching source is asked once for all; the next source only for what is still undecided, one by one if it cannot batch', async () => {
+    const a = new BatchingSource('builtin', {}, { 'alice t/1': { result: 'allow', reason: 'rule 1 matched', detail: { row: 0, rule: 'rule 1' } } });
+    const b = new FakeSource('sql', {}, { 'alice t/2': { result: 'deny', reason: 'row 3 matched', detail: { row: 3 } } });
+    const { chain, traces } = chainOf([link(a), link(b)], 'allow');
+    const decided = await chain.authorizeMany(reqs);
+    expect(a.batches).toEqual([['t/1', 't/2', 't/3']]);
+    expect(b.asked).toEqual(['authz alice t/2', 'authz alice t/3']);
+    expect(decided.map((d) => d.outcome)).toEqual([
+      { result: 'allow', reason: 'rule 1 matched' },
+      { result: 'deny', reason: 'row 3 matched' },
+      { result: 'allow', reason: 'no source matched (AUTHZ_NO_MATCH)' },
+    ]);
+    // Clock readings: 0 start, 1–2 the batch, 3–4 and 5–6 the sql calls, 7 the end.
+    expect(decided[0]!.trace).toEqual({
+      kind: 'authz',
+      decision: 'allow',
+      source: 'builtin',
+      reason: 'rule 1 matched',
+      steps: [{ source: 'builtin', result: 'allow', reason: 'rule 1 matched', ms: 1, row: 0, rule: 'rule 1' }],
+      ms: 7,
+    });
+    expect(decided[1]!.trace.steps).toEqual([
+      { source: 'builtin', result: 'ignore', reason: 'no rule', ms: 1 },
+      { source: 'sql', result: 'deny', reason: 'row 3 matched', ms: 1, row: 3 },
+    ]);
+    expect(decided[2]!.trace).toEqual({
+      kind: 'authz',
+      decision: 'allow',
+      reason: 'no source matched (AUTHZ_NO_MATCH)',
+      steps: [
+        { source: 'builtin', result: 'ignore', reason: 'no rule', ms: 1 },
+        { source: 'sql', result: 'ignore', reason: 'no rule', ms: 1 },
+      ],
+      ms: 7,
+    });
+    // One decision-log entry per request, in order.
+    expect(traces.map((t) => t.decision)).toEqual(['allow', 'deny', 'allow']);
+    // The same decisions as asking one at a time.
+    const { chain: single } = chainOf([link(new BatchingSource('builtin', {}, { 'alice t/1': { result: 'allow', reason: 'rule 1 matched' } })), link(b)], 'allow');
+    for (const [i, r] of reqs.entries()) expect((await single.authorize(r)).outcome).toEqual(decided[i]!.outcome);
+  });
+
+  it.each([
+    ['throws', new Error('pool closed')],
+    ['answers a different number of requests', 'short' as const],
+  ])('a batch call that %s answers the failure policy for every request, logged; never AUTHZ_NO_MATCH=allow', async (_, failure) => {
+    for (const policy of ['deny', 'ignore'] as const) {
+      const a = new BatchingSource('builtin', {}, { 'alice t/1': { result: 'allow', reason: 'rule 1 matched' } });
+      a.failBatch = failure;
+      const { chain, lines } = chainOf([link(a, 'ignore', policy), link(new FakeSource('sql', {}))], 'allow');
+      const decided = await chain.authorizeMany(reqs);
+      const expected = policy === 'deny' ? { result: 'deny', reason: 'source builtin failed' } : { result: 'ignore', reason: 'no source matched and builtin failed (source builtin failed)' };
+      expect(decided.map((d) => d.outcome)).toEqual([expected, expected, expected]);
+      expect(lines().filter((l) => l.includes('source failed'))).toHaveLength(1);
+    }
+  });
+
+  it('a single request goes to authorize, not to the batch call', async () => {
+    const a = new BatchingSource('builtin', {}, { 'alice t/1': { result: 'allow', reason: 'rule 1 matched' } });
+    const { chain } = chainOf([link(a)]);
+    expect((await chain.authorizeMany([reqs[0]!]))[0]!.outcome).toEqual({ result: 'allow', reason: 'rule 1 matched' });
+    expect(a.batches).toEqual([]);
+    expect(await chain.authorizeMany([])).toEqual([]);
+  });
+});
+
 describe('createChain: superuser (mosquitto-go-auth)', () => {
   it('the first source that knows the user answers; nobody knowing it is no', async () => {
     const a = new FakeSource('builtin', { bob: { result: 'deny', reason: 'x' } });

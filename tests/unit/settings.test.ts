@@ -41,6 +41,11 @@ describe('loadSettings defaults', () => {
     expect(settings.database.engine).toBe('pglite');
   });
 
+  it('refuses a VerneMQ subscribe of more than 100 filters', () => {
+    expect(settings.vernemqMaxFilters).toBe(100);
+    expect(loadSettings({ VERNEMQ_MAX_FILTERS: '2400' }).vernemqMaxFilters).toBe(2400);
+  });
+
   it('treats an empty value as unset', () => {
     const blank = loadSettings({ DATABASE_URL: '', PORT: '', AUTHZ_NO_MATCH: '', PASSWORD_HASH: '' });
     expect(blank.database.engine).toBe('pglite');
@@ -79,6 +84,9 @@ describe('loadSettings: a bad value stops start-up naming the setting', () => {
     ['PASSWORD_HASH', '{"name":"pbkdf2","mac_fun":"md4","iterations":1000}'],
     ['AUTHN_QUERY', '   '],
     ['AUTHZ_QUERY', '   '],
+    ['VERNEMQ_MAX_FILTERS', '0'],
+    ['VERNEMQ_MAX_FILTERS', '10001'],
+    ['VERNEMQ_MAX_FILTERS', '2.5'],
   ])('%s=%j', (setting, value) => {
     expectRejected({ [setting]: value }, setting);
   });
