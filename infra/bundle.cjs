@@ -114,7 +114,27 @@ function leanPlugin({ passwordHash } = {}) {
  * environment value (undefined: the default, a salted SHA-256).
  */
 function stagePlugins(stage) {
-  return [driverPlugin(stage), leanPlugin(stage)];
+  return [driverPlugin(stage), leanPlugin(stage), sourcesPlugin(stage)];
+}
+
+/**
+ * A stage file sets no SOURCES, so its chain is `builtin,sql` or `sql`: the http source
+ * (`shared/sources/http.ts`, about 5 KB with p-limit) becomes a stub whose `httpSource` throws, so
+ * a SOURCES naming http set by hand in the Lambda console stops the cold start (every request then
+ * fails, never an allow) instead of answering without it.
+ */
+function sourcesPlugin({ sources } = {}) {
+  if (typeof sources === 'string' && /(^|,)\s*http\b/.test(sources)) return { name: 'mqtt-auth-sources', setup() {} };
+  return {
+    name: 'mqtt-auth-sources',
+    setup(build) {
+      build.onResolve({ filter: /^\.\/sources\/http\.js$/ }, (args) => (/[\\/]shared$/.test(args.resolveDir) ? { path: 'http-source', namespace: 'absent-source' } : undefined));
+      build.onLoad({ filter: /.*/, namespace: 'absent-source' }, () => ({
+        contents: `exports.httpSource = function httpSource() { throw new Error('the http source is not in this bundle: the stage sets no SOURCES with http'); };`,
+        loader: 'js',
+      }));
+    },
+  };
 }
 
 /** The esbuild options shared by packaging and the bench (serverless-esbuild adds entry points). */

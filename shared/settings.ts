@@ -2,7 +2,7 @@ import * as z from './zod.js';
 import { ConfigError } from './errors.js';
 import { parseHashConfig, type HashConfig } from './hash.js';
 import { TOKEN_PATTERN, TOKEN_SHAPE } from './http/token.js';
-import { DEFAULT_HTTP_AUTHN_BODY, DEFAULT_HTTP_AUTHZ_BODY, type HttpSourceSettings } from './sources/http.js';
+import { DEFAULT_HTTP_AUTHN_BODY, DEFAULT_HTTP_AUTHZ_BODY, type HttpSourceSettings } from './sources/http-settings.js';
 import type { SourceName } from './sources/port.js';
 
 /**

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { toBool } from '../superuser.js';
 import { placeholderValue } from '../template.js';
 import type { AclRequest, AuthnRequest } from '../types.js';
+import type { HttpSourceSettings } from './http-settings.js';
 import type { Source, SourceAuthn, SourceAuthz } from './port.js';
 
 /**
@@ -14,24 +15,7 @@ import type { Source, SourceAuthn, SourceAuthz } from './port.js';
  * never allow. URLs, headers and bodies are never logged (they carry passwords and tokens).
  */
 
-export interface HttpSourceSettings {
-  /** Where authentication requests go (HTTP_SOURCE_URL). */
-  readonly url: string;
-  /** Where authorization requests go (HTTP_SOURCE_ACL_URL); unset: the source ignores authorization. */
-  readonly aclUrl: string | undefined;
-  readonly method: 'post' | 'get';
-  /** Static headers (e.g. a shared secret); lower-case names. */
-  readonly headers: Readonly<Record<string, string>>;
-  readonly timeoutMs: number;
-  readonly authnBody: Readonly<Record<string, string>>;
-  readonly authzBody: Readonly<Record<string, string>>;
-}
-
-const fields = (names: readonly string[]): Readonly<Record<string, string>> => Object.freeze(Object.fromEntries(names.map((n) => [n, `\${${n}}`])));
-/** EMQX's recommended body (emqx.md §2.3). */
-export const DEFAULT_HTTP_AUTHN_BODY = fields(['clientid', 'username', 'password', 'peerhost', 'cert_common_name', 'cert_subject']);
-/** EMQX's authorization placeholders (emqx.md §4.1), all strings on the wire. */
-export const DEFAULT_HTTP_AUTHZ_BODY = fields(['clientid', 'username', 'peerhost', 'topic', 'action', 'access', 'qos', 'retain']);
+export { DEFAULT_HTTP_AUTHN_BODY, DEFAULT_HTTP_AUTHZ_BODY, type HttpSourceSettings } from './http-settings.js';
 
 const CLIENT = ['username', 'clientid', 'peerhost', 'cert_common_name', 'cert_subject', 'zone'];
 const PLACEHOLDERS = {

@@ -161,7 +161,7 @@ test("a stage's bundle leaves out the hashing libraries its PASSWORD_HASH cannot
   });
   expect(await verifyInBundle('{"name":"bcrypt"}', cases.slice(0, 2))).toEqual({
     status: 0,
-    results: [{ ok: true }, { error: 'Argon2 (hash-wasm) is not in this bundle (built for PASSWORD_HASH bcrypt)' }],
+    results: [{ ok: true }, { error: 'shared/hash-foreign.ts (the other formats auto reads) is not in this bundle (built for PASSWORD_HASH bcrypt)' }],
   });
 });
 
@@ -190,7 +190,8 @@ test('bundle sizes: the auth bundle of a PostgreSQL stage stays within its budge
     return out.outputFiles[0]?.contents.byteLength ?? 0;
   };
   const [sha256, bcrypt, auto] = [await size(), await size('{"name":"bcrypt"}'), await size('{"name":"auto"}')];
-  expect({ sha256: sha256 <= 250_000, bcrypt: bcrypt <= 270_000, auto: auto <= 300_000 }).toEqual({ sha256: true, bcrypt: true, auto: true });
+  // 250 KB is issue 4's target for the PostgreSQL path; the others are guards against growth.
+  expect({ sha256: sha256 <= 250_000, bcrypt: bcrypt <= 270_000, auto: auto <= 310_000 }).toEqual({ sha256: true, bcrypt: true, auto: true });
   expect(bcrypt - sha256).toBeGreaterThan(15_000); // bcryptjs only where PASSWORD_HASH needs it
   expect(auto - bcrypt).toBeGreaterThan(25_000); // and hash-wasm's Argon2 only for auto
 });
@@ -216,4 +217,19 @@ try { pino.transport({ target: 'pino/file' }); } catch (err) { process.stderr.wr
 
 test('an unknown engine or driver is refused', () => {
   expect(() => bundle.driverPlugin({ engine: 'oracle', driver: 'proxy' })).toThrow('bundle: unknown database engine "oracle" or driver "proxy" (expected postgres|mysql and proxy|data-api)');
+});
+
+test('the http source is in a bundle only when the stage names it in SOURCES', async () => {
+  const text = async (sources?: string) => {
+    const out = await build({
+      ...bundle.esbuildOptions(20),
+      entryPoints: [`${ROOT}functions/auth.ts`],
+      plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy', ...(sources === undefined ? {} : { sources }) }),
+      write: false,
+      logLevel: 'silent',
+    });
+    return out.outputFiles[0]?.text ?? '';
+  };
+  const stub = 'the http source is not in this bundle';
+  expect([(await text()).includes(stub), (await text('builtin,sql')).includes(stub), (await text('sql,http:deny')).includes(stub)]).toEqual([true, true, false]);
 });
