@@ -50,13 +50,8 @@ export function parseRow(row: Row): ParsedRow {
   const action = text(row['action']);
   const actions = action === undefined ? undefined : ACTIONS[action];
   if (actions === undefined) return { invalid: `action must be publish, subscribe or all, got ${describe(row['action'])}` };
-  const topicText = text(row['topic']);
-  if (topicText === undefined || topicText === '') return { invalid: 'topic is missing' };
-  const topic = topicText.startsWith('eq ') ? ({ eq: true, text: topicText.slice(3) } as const) : ({ eq: false, template: topicText } as const);
-  if (!topic.eq) {
-    const probe = renderTopic(topic.template, { client_attrs: {} }, 'probe');
-    if (probe === undefined || !isValidFilter(probe)) return { invalid: `topic ${describe(topicText)} is not a valid MQTT filter` };
-  }
+  const topic = parseRuleTopic(row['topic']);
+  if ('invalid' in topic) return topic;
   const qos = parseQos(row['qos']);
   if (qos === 'invalid') return { invalid: `qos must be 0, 1, 2 or a list of them, got ${describe(row['qos'])}` };
   const retain = parseRetain(row['retain']);
@@ -111,13 +106,8 @@ export function parseLegacyRow(row: Row): ParsedRow {
   const access = legacyInt(row['access']);
   const actions = access === undefined ? undefined : LEGACY_ACCESS[access];
   if (actions === undefined) return { invalid: `access must be 1 (subscribe), 2 (publish) or 3 (both), got ${describe(row['access'])}` };
-  const topicText = text(row['topic']);
-  if (topicText === undefined || topicText === '') return { invalid: 'topic is missing' };
-  const topic = topicText.startsWith('eq ') ? ({ eq: true, text: topicText.slice(3) } as const) : ({ eq: false, template: topicText } as const);
-  if (!topic.eq) {
-    const probe = renderTopic(topic.template, { client_attrs: {} }, 'probe');
-    if (probe === undefined || !isValidFilter(probe)) return { invalid: `topic ${describe(topicText)} is not a valid MQTT filter` };
-  }
+  const topic = parseRuleTopic(row['topic']);
+  if ('invalid' in topic) return topic;
   const who = legacyWho(row);
   if ('invalid' in who) return who;
   const rule: Rule = { permission: allow === 1 ? 'allow' : 'deny', actions: new Set(actions), topic, legacy: { who } };
@@ -178,6 +168,16 @@ function legacyInt(value: unknown): number | undefined {
 }
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+
+/** A row's `topic` column, either form of row: `eq <topic>` exactly, else a filter template that must render valid. */
+function parseRuleTopic(value: unknown): Rule['topic'] | { readonly invalid: string } {
+  const topicText = text(value);
+  if (topicText === undefined || topicText === '') return { invalid: 'topic is missing' };
+  if (topicText.startsWith('eq ')) return { eq: true, text: topicText.slice(3) };
+  const probe = renderTopic(topicText, { client_attrs: {} }, 'probe');
+  if (probe === undefined || !isValidFilter(probe)) return { invalid: `topic ${describe(topicText)} is not a valid MQTT filter` };
+  return { eq: false, template: topicText };
+}
 
 function text(value: unknown): string | undefined {
   if (typeof value === 'string') return value;

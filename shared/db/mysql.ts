@@ -41,6 +41,24 @@ export function bindOnClient(sql: string, values: unknown): string {
  * per-session `SET` is sent. Connections older than the maximum lifetime are replaced when next
  * taken from the pool.
  */
+/**
+ * How rows are read, the same for the service's pool and the CLI's session: utf8mb4, big integers
+ * and dates as strings, BIT(1) flags (is_superuser) as numbers, like TINYINT(1).
+ */
+export const ROW_OPTIONS = {
+  charset: 'utf8mb4',
+  supportBigNumbers: true,
+  bigNumberStrings: true,
+  dateStrings: true,
+  typeCast: (field, next) => {
+    if (field.type === 'BIT' && field.length === 1) {
+      const bytes = field.buffer();
+      return bytes === null ? null : bytes[0] === 1 ? 1 : 0;
+    }
+    return next();
+  },
+} as const satisfies mysql.PoolOptions;
+
 export function createMysqlStore(target: string | DbTarget, opts: PoolOptions): SqlStore {
   const where = typeof target === 'string' ? { uri: target } : { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password };
   const pool = mysql.createPool({
@@ -53,18 +71,7 @@ export function createMysqlStore(target: string | DbTarget, opts: PoolOptions): 
     waitForConnections: true,
     queueLimit: 1000,
     enableKeepAlive: true,
-    charset: 'utf8mb4',
-    supportBigNumbers: true,
-    bigNumberStrings: true,
-    dateStrings: true,
-    // BIT(1) flags (is_superuser) arrive as numbers, like TINYINT(1).
-    typeCast: (field, next) => {
-      if (field.type === 'BIT' && field.length === 1) {
-        const bytes = field.buffer();
-        return bytes === null ? null : bytes[0] === 1 ? 1 : 0;
-      }
-      return next();
-    },
+    ...ROW_OPTIONS,
   });
   const born = new WeakMap<object, number>();
   const maxAgeMs = opts.maxLifetimeS * 1000;

@@ -1,4 +1,5 @@
 import mysql from 'mysql2/promise';
+import { ROW_OPTIONS } from './mysql.js';
 import type { DbTarget } from './port.js';
 import { sessionError, type SqlSession } from './session.js';
 import type { Row } from '../types.js';
@@ -13,18 +14,8 @@ export async function mysqlSession(target: string | DbTarget): Promise<SqlSessio
   try {
     conn = await mysql.createConnection({
       ...where,
-      charset: 'utf8mb4',
+      ...ROW_OPTIONS,
       connectTimeout: 10_000,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-      dateStrings: true,
-      typeCast: (field, next) => {
-        if (field.type === 'BIT' && field.length === 1) {
-          const bytes = field.buffer();
-          return bytes === null ? null : bytes[0] === 1 ? 1 : 0;
-        }
-        return next();
-      },
     });
   } catch (err) {
     throw sessionError('MySQL', err);
