@@ -23,6 +23,22 @@ export interface DataApiOptions {
 const TRANSIENT = new Set(['DatabaseResumingException', 'DatabaseUnavailableException', 'ServiceUnavailableError', 'InternalServerErrorException', 'ThrottlingException']);
 
 /**
+ * One ExecuteStatement: the statement with named markers (`:p1`, `:p2`…), every value a string
+ * parameter, column metadata included (rows are decoded by name), never left running past a timeout.
+ */
+export function statement(opts: Pick<DataApiOptions, 'resourceArn' | 'secretArn' | 'database'>, text: string, params: readonly string[]): ExecuteStatementCommand {
+  return new ExecuteStatementCommand({
+    resourceArn: opts.resourceArn,
+    secretArn: opts.secretArn,
+    sql: text,
+    ...(opts.database === undefined ? {} : { database: opts.database }),
+    parameters: params.map((value, i) => ({ name: `p${i + 1}`, value: { stringValue: value } })),
+    includeResultMetadata: true,
+    continueAfterTimeout: false,
+  });
+}
+
+/**
  * RDS Data API adapter (Aurora): one HTTPS ExecuteStatement per query, no connection to manage and
  * nothing to pin. The statement carries named markers (`:p1`, `:p2`…, rendered by compileSql with
  * `markers: 'named'`) and every value is a typed string parameter; the Data API reads the
@@ -32,15 +48,7 @@ export function createDataApiStore(opts: DataApiOptions): SqlStore {
   const client = new RDSDataClient({ region: regionOf(opts.resourceArn), maxAttempts: 1 });
 
   async function run(text: string, params: readonly string[], signal: AbortSignal): Promise<Row[]> {
-    const command = new ExecuteStatementCommand({
-      resourceArn: opts.resourceArn,
-      secretArn: opts.secretArn,
-      sql: text,
-      ...(opts.database === undefined ? {} : { database: opts.database }),
-      parameters: params.map((value, i) => ({ name: `p${i + 1}`, value: { stringValue: value } })),
-      includeResultMetadata: true,
-      continueAfterTimeout: false,
-    });
+    const command = statement(opts, text, params);
     try {
       const out = await client.send(command, { abortSignal: signal });
       return decodeRecords(out.columnMetadata ?? [], out.records ?? []);

@@ -1,4 +1,4 @@
-import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
+import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { regionOf } from '../aws/secrets.js';
 import type { DbCredentials } from '../aws/secrets.js';
 import type { Row } from '../types.js';
@@ -141,19 +141,9 @@ export async function openPglite(dataDir: string): Promise<DoctorSession> {
 /** The Data API: every statement is one HTTPS call that may land in a different session. */
 export async function openDataApi(opts: { engine: 'postgres' | 'mysql'; resourceArn: string; secretArn: string; database: string | undefined; timeoutMs: number }): Promise<DoctorSession> {
   const client = new RDSDataClient({ region: regionOf(opts.resourceArn), maxAttempts: 1 });
-  const { decodeRecords } = await import('../db/data-api.js');
+  const { decodeRecords, statement } = await import('../db/data-api.js');
   const run = async (text: string, params: readonly string[]): Promise<{ rows: Row[]; fields: string[] }> => {
-    const out = await client.send(
-      new ExecuteStatementCommand({
-        resourceArn: opts.resourceArn,
-        secretArn: opts.secretArn,
-        sql: text,
-        ...(opts.database === undefined ? {} : { database: opts.database }),
-        parameters: params.map((value, i) => ({ name: `p${i + 1}`, value: { stringValue: value } })),
-        includeResultMetadata: true,
-      }),
-      { abortSignal: AbortSignal.timeout(opts.timeoutMs) },
-    );
+    const out = await client.send(statement(opts, text, params), { abortSignal: AbortSignal.timeout(opts.timeoutMs) });
     const columns = out.columnMetadata ?? [];
     return { rows: decodeRecords(columns, out.records ?? []), fields: columns.map((c, i) => c.label ?? c.name ?? `column${i + 1}`) };
   };
