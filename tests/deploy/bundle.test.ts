@@ -215,14 +215,14 @@ try { pino.transport({ target: 'pino/file' }); } catch (err) { process.stderr.wr
   }
 });
 
-test('a cold start loads neither stream/web (@middy/core) nor assert (sonic-boom); sonic-boom still asserts when it closes', async () => {
+test('a cold start loads neither stream/web (@middy/core), worker_threads (pino) nor assert (sonic-boom); sonic-boom still asserts when it closes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'maf-bundle-'));
   try {
     const file = join(dir, 'lazy.cjs');
     // What process.moduleLoadList holds of the two built-ins, after the handler's load and after a close.
     const entry = `import SonicBoom from 'sonic-boom';
 import { handler } from './functions/auth.ts';
-const loaded = () => ['NativeModule stream/web', 'NativeModule assert'].filter((m) => process.moduleLoadList.includes(m));
+const loaded = () => ['NativeModule stream/web', 'NativeModule worker_threads', 'NativeModule assert'].filter((m) => process.moduleLoadList.includes(m));
 const atLoad = loaded();
 const stream = new SonicBoom({ fd: 2, sync: true });
 stream.on('close', () => process.stdout.write(JSON.stringify({ handler: typeof handler, atLoad, afterClose: loaded() })));
