@@ -68,6 +68,36 @@ function hashLibraries(passwordHash) {
 }
 
 /**
+ * Node built-ins that cost a cold start a measurable load (stream/web about 0.8 ms, assert about
+ * 0.5 ms) for a path the functions never take, or for an answer known when the bundle is built. The importing library gets a module with the same
+ * exports whose values are the built-in's own, read (and the built-in loaded) only when first used:
+ * - @middy/core uses `ReadableStream` only in its `streamifyResponse` mode, which the functions do
+ *   not turn on (API Gateway gets whole JSON responses);
+ * - sonic-boom (pino's stdout destination) calls `assert` only when the stream is closed.
+ */
+const LAZY_BUILTINS = [
+  {
+    module: 'stream/web',
+    from: /[\\/]node_modules[\\/]@middy[\\/]core$/,
+    contents: `Object.defineProperty(exports, 'ReadableStream', { enumerable: true, get: () => require('node:stream/web').ReadableStream });`,
+  },
+  {
+    // pino reads `isMainThread` when it builds its stdout destination, to register the flush at
+    // exit only on the main thread. A Lambda handler is loaded by the runtime on its main thread
+    // (and the local server is not built from these bundles), so the answer is known here, without
+    // loading worker_threads (about 0.9 ms) for it.
+    module: 'worker_threads',
+    from: /[\\/]node_modules[\\/]pino[\\/]lib$/,
+    contents: `exports.isMainThread = true;`,
+  },
+  {
+    module: 'assert',
+    from: /[\\/]node_modules[\\/]sonic-boom$/,
+    contents: `module.exports = function assert(...args) { return require('node:assert')(...args); };`,
+  },
+];
+
+/**
  * Library entry points chosen for a stage's bundle, each for one measured reason:
  * - hash-wasm's `main` is a UMD build of every algorithm it has (about 217 KB minified, most of it
  *   embedded WebAssembly); its ES module build is marked free of side effects, so esbuild keeps only
@@ -92,6 +122,12 @@ function leanPlugin({ passwordHash } = {}) {
         if (!/[\\/]node_modules[\\/]pino([\\/]lib)?$/.test(args.resolveDir)) return undefined;
         return { path: 'pino-transport', namespace: 'absent-library' };
       });
+      // Built-ins a library needs on one path the functions never take, required when first read.
+      build.onResolve({ filter: /^(node:)?(stream\/web|assert|worker_threads)$/ }, (args) => {
+        const lazy = LAZY_BUILTINS.find((l) => l.module === args.path.replace(/^node:/, '') && l.from.test(args.resolveDir));
+        return lazy ? { path: lazy.module, namespace: 'lazy-builtin' } : undefined;
+      });
+      build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({ contents: LAZY_BUILTINS.find((l) => l.module === args.path).contents, loader: 'js' }));
       if (!hashes.bcrypt) build.onResolve({ filter: /^bcryptjs$/ }, () => ({ path: 'bcryptjs', namespace: 'absent-library' }));
       if (!hashes.argon2) {
         // Only auto reaches Argon2 and the other foreign formats (shared/hash-foreign.ts).

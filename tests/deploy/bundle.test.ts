@@ -215,6 +215,28 @@ try { pino.transport({ target: 'pino/file' }); } catch (err) { process.stderr.wr
   }
 });
 
+test('a cold start loads neither stream/web (@middy/core), worker_threads (pino) nor assert (sonic-boom); sonic-boom still asserts when it closes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'maf-bundle-'));
+  try {
+    const file = join(dir, 'lazy.cjs');
+    // What process.moduleLoadList holds of the two built-ins, after the handler's load and after a close.
+    const entry = `import SonicBoom from 'sonic-boom';
+import { handler } from './functions/auth.ts';
+const loaded = () => ['NativeModule stream/web', 'NativeModule worker_threads', 'NativeModule assert'].filter((m) => process.moduleLoadList.includes(m));
+const atLoad = loaded();
+const stream = new SonicBoom({ fd: 2, sync: true });
+stream.on('close', () => process.stdout.write(JSON.stringify({ handler: typeof handler, atLoad, afterClose: loaded() })));
+stream.end();
+`;
+    await build({ ...bundle.esbuildOptions(20), stdin: { contents: entry, resolveDir: ROOT, loader: 'ts' }, outfile: file, plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy' }), logLevel: 'silent' });
+    const env = { PATH: process.env.PATH ?? '', DB_DRIVER: 'proxy', DB_ENGINE: 'postgres', DB_HOST: '127.0.0.1', DB_NAME: 'mqtt', DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:maf-absent-AbCdEf', BROKER_TOKEN: 't0ken', LOG_LEVEL: 'silent' };
+    const r = spawnSync(process.execPath, [file], { env, encoding: 'utf8', timeout: 30_000 });
+    expect({ status: r.status, out: JSON.parse(r.stdout || 'null') as unknown }).toEqual({ status: 0, out: { handler: 'function', atLoad: [], afterClose: ['NativeModule assert'] } });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('an unknown engine or driver is refused', () => {
   expect(() => bundle.driverPlugin({ engine: 'oracle', driver: 'proxy' })).toThrow('bundle: unknown database engine "oracle" or driver "proxy" (expected postgres|mysql and proxy|data-api)');
 });
