@@ -43,12 +43,23 @@ export function rabbitResource(req: RabbitAclRequest & { kind: 'resource' }): Ve
   return { answer: own ? 'allow' : 'deny', reason: own ? "the client's own MQTT queue" : `queue ${req.name} is not this client's MQTT queue` };
 }
 
-/** `/rabbitmq/topic`: the routing key, mapped back to MQTT, judged by the rules. */
+/**
+ * `/rabbitmq/topic`: the routing key, mapped back to MQTT, judged by the rules. Superusers skip
+ * the rules as in EMQX, but the `administrator` tag alone does not make one: RabbitMQ sends the
+ * tags of whichever backend authenticated the user (its internal `guest` is an administrator), so
+ * the tag only prompts the chain's own superuser check.
+ */
 export async function rabbitTopic(chain: Chain, req: RabbitAclRequest & { kind: 'topic' }): Promise<Verdict<RabbitAnswer>> {
-  // The tag our user endpoint gave a superuser; superusers skip authorization as in EMQX.
-  if (req.tags.includes('administrator')) return { answer: 'allow', reason: 'superuser (administrator tag)' };
+  const traces: Trace[] = [];
+  if (req.tags.includes('administrator')) {
+    const { topic: _topic, action: _action, qos: _qos, retain: _retain, ...client } = req.acl;
+    const { outcome: su, trace } = await chain.superuser(client);
+    traces.push(trace);
+    if (su.is_superuser) return { answer: 'allow', reason: `superuser (administrator tag): ${su.reason}`, traces };
+  }
   const { outcome: o, trace } = await chain.authorize(req.acl);
-  return { answer: o.result === 'allow' ? 'allow' : 'deny', reason: `${o.result}: ${o.reason}`, traces: [trace] };
+  traces.push(trace);
+  return { answer: o.result === 'allow' ? 'allow' : 'deny', reason: `${o.result}: ${o.reason}`, traces };
 }
 
 // --- mosquitto-go-auth ----------------------------------------------------------------------

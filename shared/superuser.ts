@@ -1,5 +1,6 @@
 import type { AuthnDeps } from './authn.js';
 import { lookup } from './lookup.js';
+import { placeholderValue } from './template.js';
 import type { ClientInfo } from './types.js';
 
 /**
@@ -37,10 +38,16 @@ export interface SuperuserAnswer {
  * Is this client a superuser? With SUPERUSER_QUERY, EMQX 4's reading: exactly one row, whose
  * `is_superuser` column (else its first column) is 1 or true. Without it, AUTHN_QUERY runs with
  * the client's identity alone (no password) and the first row's `is_superuser` decides by EMQX 5's
- * rule. No row, a backend failure or a query that needs the password all answer no.
+ * rule. No row, a backend failure or a query that needs the password all answer no. A query that
+ * binds the password, or a value this request lacks, cannot tell whether the client is this
+ * source's user (the client may have logged in here with it): it answers a known no, so a chain
+ * stops rather than let a later source make a superuser of the name.
  */
 export async function checkSuperuser(deps: AuthnDeps, client: ClientInfo): Promise<SuperuserAnswer> {
   const query = deps.superuserQuery ?? deps.query;
+  if (query.bindsSecret) return { yes: false, known: true, reason: 'the query binds a secret the check does not have: not a superuser' };
+  const missing = query.params.find((name) => placeholderValue(client, name) === undefined);
+  if (missing !== undefined) return { yes: false, known: true, reason: `no \${${missing}} to look up: not a superuser` };
   const found = await lookup({ ...deps, query, onBackendFailure: 'not a superuser' }, client, 'superuser check');
   if ('failed' in found) return { yes: false, known: false, reason: found.failed };
   const row = found.rows[0];

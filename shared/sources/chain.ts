@@ -221,8 +221,11 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
         try {
           a = await link.source.superuser(client);
         } catch (err) {
-          log.error({ source: link.source.name, kind: 'superuser', error: describe(err) }, 'source failed');
-          a = { known: false as const, reason: `source ${link.source.name} failed` };
+          // As a backend failure (sql.ts superuserAnswer): under `deny` the chain stops with no,
+          // so a later source never makes a superuser of someone this one could not look up.
+          log.error({ source: link.source.name, kind: 'superuser', error: describe(err), policy: link.authnFailure }, 'source failed');
+          const reason = `source ${link.source.name} failed`;
+          a = link.authnFailure === 'deny' ? { known: true as const, is_superuser: false, reason } : { known: false as const, reason };
         }
         steps.push({ source: link.source.name, result: a.known ? (a.is_superuser ? 'allow' : 'deny') : 'ignore', reason: a.reason, ms: round(clock() - t0) });
         if (!a.known) continue;

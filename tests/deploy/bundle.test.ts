@@ -165,6 +165,21 @@ test("a stage's bundle leaves out the hashing libraries its PASSWORD_HASH cannot
   });
 });
 
+test('a stubbed hashing library reached again in the same process fails again, never reads as a verdict', async () => {
+  // esbuild keeps a CommonJS module that threw at load as loaded with empty exports: without care
+  // the second login would find no bcrypt functions and answer "malformed stored hash" (a deny,
+  // not the failure policy), and the stub's error would be gone from the log.
+  const cases: Array<[object, string, string]> = [
+    [BCRYPT, 'password', BCRYPT_HASH],
+    [BCRYPT, 'password', BCRYPT_HASH],
+    [AUTO, 'pä$$wörd', ARGON2],
+    [AUTO, 'pä$$wörd', ARGON2],
+  ];
+  const bcryptAbsent = { error: 'bcryptjs is not in this bundle (built for PASSWORD_HASH sha256)' };
+  const foreignAbsent = { error: 'shared/hash-foreign.ts (the other formats auto reads) is not in this bundle (built for PASSWORD_HASH sha256)' };
+  expect(await verifyInBundle(undefined, cases)).toEqual({ status: 0, results: [bcryptAbsent, bcryptAbsent, foreignAbsent, foreignAbsent] });
+});
+
 test.each([
   [undefined, { bcrypt: false, argon2: false, name: 'sha256' }],
   ['{"name":"bcrypt"}', { bcrypt: true, argon2: false, name: 'bcrypt' }],

@@ -145,8 +145,17 @@ describe.each<Engine>(['postgres', 'mysql'])('other brokers against real %s', (e
       expect(await ask('bob.x', 'write')).toEqual(text('deny'));
       // A qos condition cannot be checked (RabbitMQ sends no qos): that allow rule does not apply.
       expect(await ask('slow.x', 'read')).toEqual(text('deny'));
-      // The tag our user endpoint gives a superuser.
-      expect(await ask('bob.x', 'write', 'administrator')).toEqual(text('allow'));
+      // The administrator tag of a user our sources do not call a superuser (RabbitMQ's internal
+      // `guest` carries it) changes nothing: the rules judge.
+      expect(await ask('bob.x', 'write', 'administrator')).toEqual(text('deny'));
+      expect(await ask('alice.x', 'write', 'administrator')).toEqual(text('allow'));
+      const asRoot = (tags: string) =>
+        h.rabbit('topic', { username: 'root', vhost: '/', resource: 'topic', name: 'amq.topic', permission: 'write', tags, routing_key: 'bob.x', 'variable_map.client_id': 'c-root', 'variable_map.username': 'root', 'variable_map.vhost': '/' });
+      // The tag our user endpoint gives a superuser, confirmed by the superuser check.
+      expect(await asRoot('administrator')).toEqual(text('allow'));
+      expect(await asRoot('')).toEqual(text('deny'));
+      const nobody = await h.rabbit('topic', { username: 'guest', vhost: '/', resource: 'topic', name: 'amq.topic', permission: 'write', tags: 'administrator', routing_key: 'bob.x', 'variable_map.client_id': 'c-guest', 'variable_map.username': 'guest', 'variable_map.vhost': '/' });
+      expect(nobody).toEqual(text('deny'));
     });
 
     it('topic: an authorization backend failure is deny', async () => {

@@ -199,6 +199,30 @@ describe.each<Engine>(['postgres', 'mysql'])('chain of built-in then external ag
     expect(steps(strict.trace)).toEqual(['builtin:deny']);
   });
 
+  it('superuser: a sql query that binds the password, or a value the request lacks, stops the chain with no (a later source never grants the name)', async () => {
+    await db.exec(`INSERT INTO mqtt_builtin_user (user_id, password_hash, salt, is_superuser) VALUES (${m(1)}, ${m(2)}, ${m(3)}, ${m(4)})`, ['collide', bHash.hash, bHash.salt, true]);
+    await db.exec(`INSERT INTO mqtt_user (username, password_hash, salt, is_superuser) VALUES (${m(1)}, ${m(2)}, ${m(3)}, ${m(4)})`, ['collide', sHash.hash, sHash.salt, false]);
+    try {
+      const byPassword = make({ SOURCES: 'sql,builtin', AUTHN_QUERY: "SELECT password_hash, salt, is_superuser FROM mqtt_user WHERE username = ${username} AND length(${password}) > 0" });
+      // The client logs in through sql as `collide`; builtin's `collide` is someone else's superuser.
+      expect((await handlersFor(byPassword).auth(login('collide', S_PW))).body).toEqual({ result: 'allow', is_superuser: false });
+      const viaPassword = await (await byPassword.chain()).superuser({ username: 'collide', client_attrs: {} });
+      expect(viaPassword.outcome).toEqual({ is_superuser: false, reason: 'the query binds a secret the check does not have: not a superuser' });
+      expect(steps(viaPassword.trace)).toEqual(['sql:deny']);
+      const byClientid = make({ SOURCES: 'sql,builtin', AUTHN_QUERY: "SELECT password_hash, salt, is_superuser FROM mqtt_user WHERE username = ${clientid}" });
+      const viaClientid = await (await byClientid.chain()).superuser({ username: 'collide', client_attrs: {} });
+      expect(viaClientid.outcome).toEqual({ is_superuser: false, reason: 'no ${clientid} to look up: not a superuser' });
+      expect(steps(viaClientid.trace)).toEqual(['sql:deny']);
+      const goAuth = await callRaw(createMosquittoAuthHandler(byClientid) as never, '/mosquitto/superuser', { contentType: 'application/json', body: JSON.stringify({ username: 'collide' }) });
+      expect(goAuth.status).toBe(403);
+      // With the identity present the query answers as before: sql knows `collide`, not a superuser.
+      expect((await (await byClientid.chain()).superuser({ username: 'x', clientid: 'collide', client_attrs: {} })).outcome).toEqual({ is_superuser: false, reason: 'not a superuser' });
+    } finally {
+      await db.exec(`DELETE FROM mqtt_builtin_user WHERE user_id = 'collide'`);
+      await db.exec(`DELETE FROM mqtt_user WHERE username = 'collide'`);
+    }
+  });
+
   it('connect-time ACL (CONNECT_ACL=on): built-in rules, then sql rules, travel with the login', async () => {
     const memory = memoryLogger();
     const c = createContainer(loadSettings({ DATABASE_URL: db.url, CONNECT_ACL: 'on' }), { log: memory.log, nowMs: () => 1_800_000_000_000 });

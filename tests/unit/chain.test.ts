@@ -271,6 +271,24 @@ describe('createChain: superuser (mosquitto-go-auth)', () => {
     expect(nobody.trace.decision).toBe('deny');
   });
 
+  it('a source that throws answers by its failure policy: ignore asks the next source, deny stops the chain with no', async () => {
+    const broken = new FakeSource('builtin', {});
+    Object.defineProperty(broken, 'superuser', { value: async () => Promise.reject(new Error('store gone')) });
+    const sql = new FakeSource('sql', { alice: { result: 'allow', is_superuser: true, reason: 'password verified' } });
+    const lenient = await chainOf([link(broken, 'ignore'), link(sql)]).chain.superuser({ username: 'alice', client_attrs: {} });
+    expect(lenient.outcome).toEqual({ is_superuser: true, reason: 'fake' });
+    expect(lenient.trace.steps.map((s) => [s.source, s.result, s.reason])).toEqual([
+      ['builtin', 'ignore', 'source builtin failed'],
+      ['sql', 'allow', 'fake'],
+    ]);
+    const { chain, lines } = chainOf([link(broken, 'deny'), link(sql)]);
+    const strict = await chain.superuser({ username: 'alice', client_attrs: {} });
+    expect(strict.outcome).toEqual({ is_superuser: false, reason: 'source builtin failed' });
+    expect(strict.trace).toMatchObject({ decision: 'deny', source: 'builtin' });
+    expect(strict.trace.steps.map((s) => [s.source, s.result])).toEqual([['builtin', 'deny']]);
+    expect(lines().filter((l) => l.includes('"source failed"') && l.includes('"policy":"deny"'))).toHaveLength(1);
+  });
+
   it('a source that cannot answer without a password stops the chain with no: a later source never grants superuser to a name it did not log in', async () => {
     const http = new FakeSource('http', { alice: { result: 'allow', is_superuser: false, reason: 'password verified' } });
     Object.defineProperty(http, 'superuser', { value: undefined });
