@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
-import { startRabbit, type RunningRabbit } from '../helpers/rabbitmq.js';
+import type { MqttClient } from 'mqtt';
+import { mqttConnect, startRabbit, type RunningRabbit } from '../helpers/rabbitmq.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
 /**
@@ -31,15 +31,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 }, 30_000);
 
-function connect(username: string, password: string, clientId: string): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const client = mqtt.connect(`mqtt://127.0.0.1:${rabbit.mqttPort}`, { username, password, clientId, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 15_000 });
-    clients.push(client);
-    client.once('connect', () => resolve(client));
-    client.once('error', (err) => reject(err));
-    client.once('close', () => reject(new Error('connection closed before CONNACK')));
-  });
-}
+const connect = (username: string, password: string, clientId: string): Promise<MqttClient> => mqttConnect(rabbit.mqttPort, clients, username, password, clientId);
 
 describe('RabbitMQ 3.10 with the broker token in its auth_http paths', () => {
   it('connects, subscribes and receives through /k/<token>/rabbitmq/*', async () => {

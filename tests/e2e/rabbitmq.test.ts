@@ -1,7 +1,7 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { hashPassword, parseHashConfig } from '../../shared/hash.js';
 import { freshDatabase, SCHEMA, type TestDatabase } from '../helpers/databases.js';
-import { startRabbit, type RunningRabbit } from '../helpers/rabbitmq.js';
+import { mqttConnect, startRabbit, type RunningRabbit } from '../helpers/rabbitmq.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
 /**
@@ -44,15 +44,7 @@ afterAll(async () => {
   await db?.close();
 }, 30_000);
 
-function connect(username: string, password: string, clientId: string): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const client = mqtt.connect(`mqtt://127.0.0.1:${rabbit.mqttPort}`, { username, password, clientId, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 15_000 });
-    clients.push(client);
-    client.once('connect', () => resolve(client));
-    client.once('error', (err) => reject(err));
-    client.once('close', () => reject(new Error('connection closed before CONNACK')));
-  });
-}
+const connect = (username: string, password: string, clientId: string): Promise<MqttClient> => mqttConnect(rabbit.mqttPort, clients, username, password, clientId);
 
 /** Resolves with what happened first: the broker closed the connection, or the operation completed. */
 async function closedOrDone(client: MqttClient, op: Promise<unknown>): Promise<'closed' | 'done'> {

@@ -1,3 +1,4 @@
+import mqtt, { type MqttClient } from 'mqtt';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -118,5 +119,19 @@ function listening(port: number): Promise<boolean> {
       resolve(true);
     });
     socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * An MQTT 3.1.1 client of the private RabbitMQ, resolved at CONNACK; a refused or closed connection
+ * rejects. Each client is added to `clients` so the suite can end them all.
+ */
+export function mqttConnect(port: number, clients: MqttClient[], username: string, password: string, clientId: string): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username, password, clientId, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 15_000 });
+    clients.push(client);
+    client.once('connect', () => resolve(client));
+    client.once('error', (err) => reject(err));
+    client.once('close', () => reject(new Error('connection closed before CONNACK')));
   });
 }
