@@ -62,7 +62,7 @@ function line(record: object): string {
  * cold start would pay for its first line. A full pipe (EAGAIN) is retried briefly; a line that
  * still cannot be written is dropped rather than failing the request that logged it.
  */
-const stdout: LogDestination = {
+export const stdout: LogDestination = {
   write(text: string) {
     let buf = Buffer.from(text);
     for (let attempt = 0; buf.length > 0 && attempt < 50; ) {
