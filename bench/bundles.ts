@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   for (const [name, contents] of [
     ['empty module', 'export const x = 1;\n'],
     ['zod/mini (one schema)', "import * as z from './shared/zod.ts';\nexport const s = z.object({ a: z.string() });\n"],
-    ['pino (one logger)', "import { pino } from 'pino';\nexport const log = pino({ level: 'silent' });\n"],
+    ['pino light build (the logger)', "import { createLogger } from './shared/log.ts';\nexport const log = createLogger('silent');\n"],
     ['bcryptjs', "import bcrypt from 'bcryptjs';\nexport const b = bcrypt;\n"],
     ['@middy/core', "import middy from '@middy/core';\nexport const m = middy;\n"],
   ] as const) {

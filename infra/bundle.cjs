@@ -68,32 +68,17 @@ function hashLibraries(passwordHash) {
 }
 
 /**
- * Node built-ins that cost a cold start a measurable load (stream/web about 0.8 ms, assert about
- * 0.5 ms) for a path the functions never take, or for an answer known when the bundle is built. The importing library gets a module with the same
- * exports whose values are the built-in's own, read (and the built-in loaded) only when first used:
+ * Node built-ins that cost a cold start a measurable load (stream/web about 0.8 ms) for a path the
+ * functions never take. The importing library gets a module with the same exports whose values are
+ * the built-in's own, read (and the built-in loaded) only when first used:
  * - @middy/core uses `ReadableStream` only in its `streamifyResponse` mode, which the functions do
- *   not turn on (API Gateway gets whole JSON responses);
- * - sonic-boom (pino's stdout destination) calls `assert` only when the stream is closed.
+ *   not turn on (API Gateway gets whole JSON responses).
  */
 const LAZY_BUILTINS = [
   {
     module: 'stream/web',
     from: /[\\/]node_modules[\\/]@middy[\\/]core$/,
     contents: `Object.defineProperty(exports, 'ReadableStream', { enumerable: true, get: () => require('node:stream/web').ReadableStream });`,
-  },
-  {
-    // pino reads `isMainThread` when it builds its stdout destination, to register the flush at
-    // exit only on the main thread. A Lambda handler is loaded by the runtime on its main thread
-    // (and the local server is not built from these bundles), so the answer is known here, without
-    // loading worker_threads (about 0.9 ms) for it.
-    module: 'worker_threads',
-    from: /[\\/]node_modules[\\/]pino[\\/]lib$/,
-    contents: `exports.isMainThread = true;`,
-  },
-  {
-    module: 'assert',
-    from: /[\\/]node_modules[\\/]sonic-boom$/,
-    contents: `module.exports = function assert(...args) { return require('node:assert')(...args); };`,
   },
 ];
 
@@ -102,9 +87,6 @@ const LAZY_BUILTINS = [
  * - hash-wasm's `main` is a UMD build of every algorithm it has (about 217 KB minified, most of it
  *   embedded WebAssembly); its ES module build is marked free of side effects, so esbuild keeps only
  *   the Argon2 functions `shared/argon2.ts` imports (about 29 KB).
- * - pino's transports (`pino.transport()`, the `transport` option) run a worker thread through
- *   thread-stream; the functions never use them (they write JSON lines to stdout through pino's
- *   default destination), so `pino/lib/transport` becomes a stub that fails if ever called.
  * - bcryptjs (20 KB), `shared/argon2.ts` (29 KB) and `shared/hash-foreign.ts` (the other formats
  *   auto reads, about 3 KB) are loaded on first use; a stage whose
  *   PASSWORD_HASH cannot reach them gets a stub instead, which fails when loaded: a verification
@@ -118,12 +100,8 @@ function leanPlugin({ passwordHash } = {}) {
     name: 'mqtt-auth-lean-libraries',
     setup(build) {
       build.onResolve({ filter: /^hash-wasm$/ }, () => ({ path: hashWasmEsm }));
-      build.onResolve({ filter: /^\.\/(lib\/)?transport$/ }, (args) => {
-        if (!/[\\/]node_modules[\\/]pino([\\/]lib)?$/.test(args.resolveDir)) return undefined;
-        return { path: 'pino-transport', namespace: 'absent-library' };
-      });
       // Built-ins a library needs on one path the functions never take, required when first read.
-      build.onResolve({ filter: /^(node:)?(stream\/web|assert|worker_threads)$/ }, (args) => {
+      build.onResolve({ filter: /^(node:)?stream\/web$/ }, (args) => {
         const lazy = LAZY_BUILTINS.find((l) => l.module === args.path.replace(/^node:/, '') && l.from.test(args.resolveDir));
         return lazy ? { path: lazy.module, namespace: 'lazy-builtin' } : undefined;
       });
@@ -134,10 +112,7 @@ function leanPlugin({ passwordHash } = {}) {
         build.onResolve({ filter: /^\.\/(argon2|hash-foreign)\.js$/ }, (args) => (/[\\/]shared$/.test(args.resolveDir) ? { path: args.path === './argon2.js' ? 'argon2' : 'hash-foreign', namespace: 'absent-library' } : undefined));
       }
       build.onLoad({ filter: /.*/, namespace: 'absent-library' }, (args) => ({
-        contents:
-          args.path === 'pino-transport'
-            ? `module.exports = function transport() { throw new Error('pino transports are not in the Lambda bundle (the functions log JSON lines to stdout)'); };`
-            : `throw new Error(${JSON.stringify(absent({ bcryptjs: 'bcryptjs', argon2: 'Argon2 (hash-wasm)', 'hash-foreign': 'shared/hash-foreign.ts (the other formats auto reads)' }[args.path]))});`,
+        contents: `throw new Error(${JSON.stringify(absent({ bcryptjs: 'bcryptjs', argon2: 'Argon2 (hash-wasm)', 'hash-foreign': 'shared/hash-foreign.ts (the other formats auto reads)' }[args.path]))});`,
         loader: 'js',
       }));
     },

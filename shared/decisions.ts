@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Logger } from './log.js';
+import { stdout, type Logger } from './log.js';
 import type { Trace } from './sources/chain.js';
 import type { AclRequest, ClientInfo } from './types.js';
 
@@ -33,7 +33,7 @@ function ruleOf(trace: Trace): string | undefined {
 }
 
 export function decisionLog(opts: DecisionLogOptions): (trace: Trace, client: ClientInfo, req?: AclRequest) => void {
-  const write = opts.write ?? ((line: string) => void process.stdout.write(line));
+  const write = opts.write ?? ((line: string) => void stdout.write(line));
   const now = opts.nowMs ?? Date.now;
   return (trace, client, req) => {
     const rule = ruleOf(trace);

@@ -211,42 +211,37 @@ test('bundle sizes: the auth bundle of a PostgreSQL stage stays within its budge
   expect(auto - bcrypt).toBeGreaterThan(25_000); // and hash-wasm's Argon2 only for auto
 });
 
-test("the bundle's logger writes pino's JSON lines; pino's transports, left out, fail if ever asked for", async () => {
+test("a handler bundle logs through pino's light build: its cold start writes one JSON line to stdout, redacted, with none of pino's Node build inside", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'maf-bundle-'));
   try {
-    const file = join(dir, 'log.cjs');
-    const entry = `import { pino } from 'pino';
+    const file = join(dir, 'auth.cjs');
+    // What process.moduleLoadList holds of three built-ins the cold start must not load, after the handler's load.
+    const entry = `import { handler } from './functions/auth.ts';
 import { createLogger } from './shared/log.ts';
-createLogger('info').info({ user: 'u', password: 'p' }, 'hello');
-try { pino.transport({ target: 'pino/file' }); } catch (err) { process.stderr.write(err.message); }
+const loaded = ['NativeModule stream/web', 'NativeModule worker_threads', 'NativeModule assert'].filter((m) => process.moduleLoadList.includes(m));
+createLogger('info').info({ user: 'u', password: 'p', row: { salt: 's', id: 1 } }, 'hello');
+process.stderr.write(JSON.stringify({ handler: typeof handler, loaded }));
 `;
-    await build({ ...bundle.esbuildOptions(20), stdin: { contents: entry, resolveDir: ROOT, loader: 'ts' }, outfile: file, plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy' }), logLevel: 'silent' });
-    const r = spawnSync(process.execPath, [file], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 30_000 });
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.map(({ time, ...rest }) => ({ ...rest, time: typeof time }))).toEqual([{ level: 30, time: 'number', user: 'u', password: '[redacted]', msg: 'hello' }]);
-    expect(r.stderr).toBe('pino transports are not in the Lambda bundle (the functions log JSON lines to stdout)');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('a cold start loads neither stream/web (@middy/core), worker_threads (pino) nor assert (sonic-boom); sonic-boom still asserts when it closes', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'maf-bundle-'));
-  try {
-    const file = join(dir, 'lazy.cjs');
-    // What process.moduleLoadList holds of the two built-ins, after the handler's load and after a close.
-    const entry = `import SonicBoom from 'sonic-boom';
-import { handler } from './functions/auth.ts';
-const loaded = () => ['NativeModule stream/web', 'NativeModule worker_threads', 'NativeModule assert'].filter((m) => process.moduleLoadList.includes(m));
-const atLoad = loaded();
-const stream = new SonicBoom({ fd: 2, sync: true });
-stream.on('close', () => process.stdout.write(JSON.stringify({ handler: typeof handler, atLoad, afterClose: loaded() })));
-stream.end();
-`;
-    await build({ ...bundle.esbuildOptions(20), stdin: { contents: entry, resolveDir: ROOT, loader: 'ts' }, outfile: file, plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy' }), logLevel: 'silent' });
-    const env = { PATH: process.env.PATH ?? '', DB_DRIVER: 'proxy', DB_ENGINE: 'postgres', DB_HOST: '127.0.0.1', DB_NAME: 'mqtt', DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:maf-absent-AbCdEf', BROKER_TOKEN: 't0ken', LOG_LEVEL: 'silent' };
+    const out = await build({ ...bundle.esbuildOptions(20), stdin: { contents: entry, resolveDir: ROOT, loader: 'ts' }, outfile: file, plugins: bundle.stagePlugins({ engine: 'postgres', driver: 'proxy' }), logLevel: 'silent', metafile: true });
+    const inputs = Object.keys(out.metafile.inputs);
+    expect(inputs.filter((i) => /node_modules\/(pino\/(pino|lib\/)|sonic-boom|thread-stream|pino-std-serializers)/.test(i))).toEqual([]);
+    expect(inputs.filter((i) => i.startsWith('node_modules/pino/'))).toEqual(['node_modules/pino/browser.js']);
+    const env = { PATH: process.env.PATH ?? '', DB_DRIVER: 'proxy', DB_ENGINE: 'postgres', DB_HOST: '127.0.0.1', DB_NAME: 'mqtt', DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:maf-absent-AbCdEf', BROKER_TOKEN: 't0ken', LOG_LEVEL: 'info' };
+    // stdout is a pipe here, as in Lambda.
     const r = spawnSync(process.execPath, [file], { env, encoding: 'utf8', timeout: 30_000 });
-    expect({ status: r.status, out: JSON.parse(r.stdout || 'null') as unknown }).toEqual({ status: 0, out: { handler: 'function', atLoad: [], afterClose: ['NativeModule assert'] } });
+    expect({ status: r.status, stderr: JSON.parse(r.stderr || 'null') as unknown }).toEqual({ status: 0, stderr: { handler: 'function', loaded: [] } });
+    const lines = r.stdout.split('\n');
+    expect(lines.at(-1)).toBe('');
+    const records = lines.slice(0, -1).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.map(({ time, ...rest }) => ({ ...rest, time: typeof time }))).toEqual([
+      {
+        level: 30,
+        time: 'number',
+        database: { source: 'DB_*', engine: 'postgres', driver: 'proxy', secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:maf-absent-AbCdEf', databaseUrlIgnored: false, host: '127.0.0.1', port: 5432, name: 'mqtt' },
+        msg: 'database settings',
+      },
+      { level: 30, time: 'number', user: 'u', password: '[redacted]', row: { salt: '[redacted]', id: 1 }, msg: 'hello' },
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
