@@ -4,7 +4,7 @@ import { lookup } from './lookup.js';
 import type { SqlStore } from './db/port.js';
 import { checkSuperuser, toBool } from './superuser.js';
 import type { SqlTemplate } from './template.js';
-import type { AuthnRequest, AuthnResult } from './types.js';
+import type { AuthnRequest, AuthnResult, OutcomeDetail } from './types.js';
 
 export interface AuthnDeps {
   readonly store: SqlStore;
@@ -16,8 +16,11 @@ export interface AuthnDeps {
   readonly superuserQuery?: SqlTemplate;
 }
 
-/** A decision plus why, for the log line; the reason never contains a secret. */
-export type AuthnOutcome = AuthnResult & { readonly reason: string };
+/**
+ * A decision plus why, for the log line (the reason never contains a secret), and what decided it:
+ * the user row and algorithm once the hasher ran, or that the failure policy answered.
+ */
+export type AuthnOutcome = AuthnResult & { readonly reason: string; readonly detail?: OutcomeDetail };
 
 /**
  * EMQX 5's SQL authenticator: no row → ignore; first row's `password_hash` (else `password`),
@@ -26,7 +29,7 @@ export type AuthnOutcome = AuthnResult & { readonly reason: string };
  */
 export async function authenticate(deps: AuthnDeps, req: AuthnRequest): Promise<AuthnOutcome> {
   const found = await lookup(deps, req, 'authentication');
-  if ('failed' in found) return { result: deps.onBackendFailure, reason: found.failed };
+  if ('failed' in found) return { result: deps.onBackendFailure, reason: found.failed, detail: { failure: true } };
   const row = found.rows[0];
   if (row === undefined) return { result: 'ignore', reason: 'no such user' };
   const stored = 'password_hash' in row ? row['password_hash'] : row['password'];
@@ -37,13 +40,14 @@ export async function authenticate(deps: AuthnDeps, req: AuthnRequest): Promise<
   const salt = row['salt'];
   const saltText = typeof salt === 'string' ? salt : Buffer.isBuffer(salt) ? salt.toString('utf8') : '';
   const check = await verifyPassword(deps.hash, req.password ?? '', stored.toString(), saltText);
+  const detail = { row: 0, algorithm: deps.hash.name };
   if ('malformed' in check) {
     deps.log.warn({ clientid: req.clientid, problem: check.malformed, algorithm: deps.hash.name }, 'malformed stored hash: denied');
-    return { result: 'deny', reason: `malformed stored hash: ${check.malformed}` };
+    return { result: 'deny', reason: `malformed stored hash: ${check.malformed}`, detail };
   }
-  if (!check.ok) return { result: 'deny', reason: 'wrong password' };
-  if (deps.superuserQuery === undefined) return { result: 'allow', is_superuser: toBool(row['is_superuser']), reason: 'password verified' };
+  if (!check.ok) return { result: 'deny', reason: 'wrong password', detail };
+  if (deps.superuserQuery === undefined) return { result: 'allow', is_superuser: toBool(row['is_superuser']), reason: 'password verified', detail };
   // EMQX 4 runs super_query after a successful check; its failure only means "not a superuser".
   const superuser = await checkSuperuser(deps, req);
-  return { result: 'allow', is_superuser: superuser.yes, reason: `password verified; ${superuser.reason}` };
+  return { result: 'allow', is_superuser: superuser.yes, reason: `password verified; ${superuser.reason}`, detail };
 }

@@ -3,7 +3,7 @@ import { lookup } from './lookup.js';
 import type { SqlStore } from './db/port.js';
 import { effectiveTopic, evaluate, parseAnyRow, type LegacyOrder, type Rule, type RowShape } from './rules.js';
 import type { SqlTemplate } from './template.js';
-import type { AclRequest, AclResult, Row } from './types.js';
+import type { AclRequest, AclResult, OutcomeDetail, Row } from './types.js';
 
 export interface AuthzDeps {
   readonly store: SqlStore;
@@ -17,7 +17,8 @@ export interface AuthzDeps {
   readonly legacyOrder?: LegacyOrder;
 }
 
-export type AuthzOutcome = AclResult & { readonly reason: string };
+/** A decision plus why, and what decided it: the matching row, or that the failure policy answered. */
+export type AuthzOutcome = AclResult & { readonly reason: string; readonly detail?: OutcomeDetail };
 
 /**
  * EMQX's SQL authorizer with this project's stricter subscription rule. The rows' shape decides
@@ -61,7 +62,7 @@ export async function authorizeMany(deps: AuthzDeps, reqs: readonly AclRequest[]
   for (const group of groups.values()) {
     const found = await lookup(deps, group[0]!.req, 'authorization');
     if ('failed' in found) {
-      for (const { index } of group) out[index] = { outcome: { result: deps.onBackendFailure, reason: found.failed }, rows: [] };
+      for (const { index } of group) out[index] = { outcome: { result: deps.onBackendFailure, reason: found.failed, detail: { failure: true } }, rows: [] };
       continue;
     }
     const read = readRules(deps, found.rows);
@@ -94,7 +95,7 @@ function readRules(deps: AuthzDeps, rows: readonly Row[]): ReadRules | { readonl
       continue;
     }
     deps.log.warn({ row: index, problem: parsed.invalid, policy: deps.onBackendFailure }, 'invalid ACL row');
-    if (deps.onBackendFailure === 'deny') return { denied: { result: 'deny', reason: `invalid ACL row ${index}: ${parsed.invalid}` } };
+    if (deps.onBackendFailure === 'deny') return { denied: { result: 'deny', reason: `invalid ACL row ${index}: ${parsed.invalid}`, detail: { failure: true } } };
     skipped ??= index;
   }
   // One query's rows share their columns, hence their shape.
@@ -110,8 +111,9 @@ function judge(deps: AuthzDeps, read: ReadRules, req: AclRequest, topic: string)
   if (outcome.decision === 'nomatch') {
     // A skipped row may have been the deny meant for this request: no match is then the failure
     // policy's ignore, never AUTHZ_NO_MATCH (which may be allow), as for a failed query.
-    if (read.skipped !== undefined) return { result: deps.onBackendFailure, reason: `invalid ACL row ${read.skipped} skipped and no other row matched` };
+    if (read.skipped !== undefined) return { result: deps.onBackendFailure, reason: `invalid ACL row ${read.skipped} skipped and no other row matched`, detail: { failure: true } };
     return { result: deps.noMatch, reason: 'no rule matched' };
   }
-  return { result: outcome.decision, reason: `row ${read.rowOf[outcome.index]} matched` };
+  const row = read.rowOf[outcome.index]!;
+  return { result: outcome.decision, reason: `row ${row} matched`, detail: { row } };
 }

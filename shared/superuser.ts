@@ -32,6 +32,8 @@ export interface SuperuserAnswer {
   /** Whether the query found the client at all (a chain asks its next source when not). */
   readonly known: boolean;
   readonly reason: string;
+  /** True when the backend could not answer (the query failed). */
+  readonly failure?: true;
 }
 
 /**
@@ -49,7 +51,7 @@ export async function checkSuperuser(deps: AuthnDeps, client: ClientInfo): Promi
   const missing = query.params.find((name) => placeholderValue(client, name) === undefined);
   if (missing !== undefined) return { yes: false, known: true, reason: `no \${${missing}} to look up: not a superuser` };
   const found = await lookup({ ...deps, query, onBackendFailure: 'not a superuser' }, client, 'superuser check');
-  if ('failed' in found) return { yes: false, known: false, reason: found.failed };
+  if ('failed' in found) return { yes: false, known: false, reason: found.failed, failure: true };
   const row = found.rows[0];
   if (row === undefined) return { yes: false, known: false, reason: 'no such user' };
   let yes: boolean;

@@ -32,3 +32,18 @@ export type AclResult = { readonly result: 'allow' | 'deny' | 'ignore' };
 
 /** One row as a database driver returns it. */
 export type Row = Readonly<Record<string, unknown>>;
+
+/**
+ * What a decision may tell `explain` and the decision log beyond its result, set by the code that
+ * decided (never read back from the reason text). Never a password, a hash, a salt or a token.
+ */
+export interface OutcomeDetail {
+  /** Which row decided: the user row (0) or the index of the matching ACL row. */
+  readonly row?: number;
+  /** A source's own name for the rule or record that decided (e.g. a built-in rule id). */
+  readonly rule?: string;
+  /** The password hash algorithm that ran. */
+  readonly algorithm?: string;
+  /** True when the outcome is the failure policy's (the backend could not answer, or a row was invalid). */
+  readonly failure?: boolean;
+}

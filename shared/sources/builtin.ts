@@ -9,7 +9,7 @@ import { checkSuperuser } from '../superuser.js';
 import { compileSql, type SqlTemplate } from '../template.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
 import type { Source, SourceAuthn, SourceAuthz, SuperuserAnswer } from './port.js';
-import { authnDetail, superuserAnswer } from './sql.js';
+import { superuserAnswer } from './sql.js';
 
 /**
  * The built-in store as a source, answering as EMQX's built-in database authenticator and
@@ -75,7 +75,7 @@ export class BuiltinSource implements Source {
     const who = this.userId(req);
     if ('none' in who) return { result: 'ignore', reason: who.none };
     const outcome = await authenticate(this.authnDeps(), req);
-    return authnDetail({ ...outcome, reason: `built-in: ${outcome.reason}` }, this.settings.passwordHash.name);
+    return { ...outcome, reason: `built-in: ${outcome.reason}` };
   }
 
   async authorize(req: AclRequest): Promise<SourceAuthz> {
@@ -86,15 +86,12 @@ export class BuiltinSource implements Source {
   /** One query for the client's rules, each request judged over them as `authorize` judges it. */
   async authorizeMany(reqs: readonly AclRequest[]): Promise<SourceAuthz[]> {
     return (await authorizeMany(this.authzDeps(), reqs)).map(({ outcome, rows }) => {
-      const index = /^row (\d+) matched$/.exec(outcome.reason)?.[1];
-      if (index === undefined) {
-        const failure = /^(backend failure: |invalid ACL row )/.test(outcome.reason);
-        return { ...outcome, reason: `built-in: ${outcome.reason}`, ...(failure ? { detail: { failure: true } } : {}) };
-      }
+      const index = outcome.detail?.row;
+      if (index === undefined) return { ...outcome, reason: `built-in: ${outcome.reason}` };
       // The matching row's rule id, as `mqtt-auth rule list` shows it.
-      const id = rows[Number(index)]?.['id'];
+      const id = rows[index]?.['id'];
       const rule = typeof id === 'number' || typeof id === 'bigint' || typeof id === 'string' ? `rule ${id}` : undefined;
-      return { ...outcome, reason: `built-in: ${rule ?? `row ${index}`} matched`, detail: { row: Number(index), ...(rule === undefined ? {} : { rule }) } };
+      return { ...outcome, reason: `built-in: ${rule ?? `row ${index}`} matched`, detail: { row: index, ...(rule === undefined ? {} : { rule }) } };
     });
   }
 

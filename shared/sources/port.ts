@@ -1,27 +1,15 @@
 import type { AuthnOutcome } from '../authn.js';
 import type { AuthzOutcome } from '../authz.js';
 import type { ConnectAcl } from '../connectacl.js';
-import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
+import type { AclRequest, AuthnRequest, ClientInfo, OutcomeDetail } from '../types.js';
 
 export type SourceName = 'builtin' | 'sql' | 'http';
 
-/**
- * What a source may tell `explain` and the decision log beyond its outcome. Never a password,
- * a hash, a salt or a token.
- */
-export interface SourceDetail {
-  /** Which row decided: the user row (0) or the index of the matching ACL row. */
-  readonly row?: number;
-  /** A source's own name for the rule or record that decided (e.g. a built-in rule id). */
-  readonly rule?: string;
-  /** The password hash algorithm that ran. */
-  readonly algorithm?: string;
-  /** True when the outcome is the source's failure policy (its backend could not answer). */
-  readonly failure?: boolean;
-}
+/** What a source may tell `explain` and the decision log beyond its outcome. */
+export type SourceDetail = OutcomeDetail;
 
-export type SourceAuthn = AuthnOutcome & { readonly detail?: SourceDetail };
-export type SourceAuthz = AuthzOutcome & { readonly detail?: SourceDetail };
+export type SourceAuthn = AuthnOutcome;
+export type SourceAuthz = AuthzOutcome;
 
 /** go-auth's superuser question: `unknown` lets the next source answer. */
 export type SuperuserAnswer = { readonly known: false; readonly reason: string } | { readonly known: true; readonly is_superuser: boolean; readonly reason: string };

@@ -1,28 +1,8 @@
-import { authenticate, type AuthnDeps, type AuthnOutcome } from '../authn.js';
-import { authorize, authorizeMany, type AuthzDeps, type AuthzOutcome } from '../authz.js';
+import { authenticate, type AuthnDeps } from '../authn.js';
+import { authorize, authorizeMany, type AuthzDeps } from '../authz.js';
 import { connectAcl } from '../connectacl.js';
 import { checkSuperuser, type SuperuserAnswer as SuperuserCheck } from '../superuser.js';
 import type { Source, SourceAuthn, SourceAuthz, SuperuserAnswer } from './port.js';
-
-/** Reasons the SQL authenticator and authorizer give (optionally after a source's prefix). */
-const HASHED = /^([a-z-]+: )?(password verified|wrong password|malformed stored hash)/;
-const MATCHED = /^([a-z-]+: )?row (\d+) matched$/;
-const FAILED = /^([a-z-]+: )?(backend failure: |invalid ACL row )/;
-
-/**
- * What explain needs, read from the outcome of the one SQL authenticator/authorizer: the user row
- * and algorithm once the hasher ran, the matching ACL row, or that the failure policy answered.
- */
-export function authnDetail(o: AuthnOutcome, algorithm: string): SourceAuthn {
-  if (FAILED.test(o.reason)) return { ...o, detail: { failure: true } };
-  return HASHED.test(o.reason) ? { ...o, detail: { row: 0, algorithm } } : o;
-}
-
-export function authzDetail(o: AuthzOutcome): SourceAuthz {
-  const row = MATCHED.exec(o.reason)?.[2];
-  if (row !== undefined) return { ...o, detail: { row: Number(row) } };
-  return FAILED.test(o.reason) ? { ...o, detail: { failure: true } } : o;
-}
 
 /**
  * A source's superuser answer from {@link checkSuperuser}. A backend failure under the source's
@@ -32,7 +12,7 @@ export function authzDetail(o: AuthzOutcome): SourceAuthz {
  */
 export function superuserAnswer(o: SuperuserCheck, policy: 'ignore' | 'deny', prefix = ''): SuperuserAnswer {
   if (o.known) return { known: true, is_superuser: o.yes, reason: `${prefix}${o.reason}` };
-  if (policy === 'deny' && FAILED.test(o.reason)) return { known: true, is_superuser: false, reason: `${prefix}${o.reason}` };
+  if (policy === 'deny' && o.failure === true) return { known: true, is_superuser: false, reason: `${prefix}${o.reason}` };
   return { known: false, reason: `${prefix}${o.reason}` };
 }
 
@@ -45,14 +25,13 @@ export function sqlSource(authn: () => Promise<AuthnDeps>, authz: () => Promise<
   return {
     name: 'sql',
     async authenticate(req): Promise<SourceAuthn> {
-      const deps = await authn();
-      return authnDetail(await authenticate(deps, req), deps.hash.name);
+      return authenticate(await authn(), req);
     },
     async authorize(req): Promise<SourceAuthz> {
-      return authzDetail(await authorize(await authz(), req));
+      return authorize(await authz(), req);
     },
     async authorizeMany(reqs): Promise<SourceAuthz[]> {
-      return (await authorizeMany(await authz(), reqs)).map((j) => authzDetail(j.outcome));
+      return (await authorizeMany(await authz(), reqs)).map((j) => j.outcome);
     },
     async superuser(client): Promise<SuperuserAnswer> {
       const deps = await authn();

@@ -213,12 +213,12 @@ describe('authorize: the order legacy rows are judged in', () => {
   });
 
   it('last-first by default: row 1 (allow from 10.59.1.100) beats row 0 (deny $all)', async () => {
-    expect(await authorize(deps(), req)).toEqual({ result: 'allow', reason: 'row 1 matched' });
-    expect(await authorize(deps('last-first'), req)).toEqual({ result: 'allow', reason: 'row 1 matched' });
+    expect(await authorize(deps(), req)).toEqual({ result: 'allow', reason: 'row 1 matched', detail: { row: 1 } });
+    expect(await authorize(deps('last-first'), req)).toEqual({ result: 'allow', reason: 'row 1 matched', detail: { row: 1 } });
   });
 
   it('top-down: row 0 (deny $all) decides first', async () => {
-    expect(await authorize(deps('top-down'), req)).toEqual({ result: 'deny', reason: 'row 0 matched' });
+    expect(await authorize(deps('top-down'), req)).toEqual({ result: 'deny', reason: 'row 0 matched', detail: { row: 0 } });
   });
 
   it('EMQX 5 rows keep their returned order whatever LEGACY_ROW_ORDER says', async () => {
@@ -227,7 +227,7 @@ describe('authorize: the order legacy rows are judged in', () => {
       { permission: 'allow', action: 'all', topic: '#' },
     ];
     const d = { ...deps('last-first'), store: new FakeStore(five) };
-    expect(await authorize(d, { ...req, topic: 'a/b' })).toEqual({ result: 'deny', reason: 'row 0 matched' });
+    expect(await authorize(d, { ...req, topic: 'a/b' })).toEqual({ result: 'deny', reason: 'row 0 matched', detail: { row: 0 } });
   });
 
   it('evaluate is first match in the order given', () => {

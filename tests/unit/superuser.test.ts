@@ -53,8 +53,10 @@ describe('superuserAnswer (a chain source answering the superuser question)', ()
     const { superuserAnswer } = await import('../../shared/sources/sql.js');
     expect(superuserAnswer({ yes: true, known: true, reason: 'is_superuser' }, 'ignore', 'built-in: ')).toEqual({ known: true, is_superuser: true, reason: 'built-in: is_superuser' });
     expect(superuserAnswer({ yes: false, known: false, reason: 'no such user' }, 'deny')).toEqual({ known: false, reason: 'no such user' });
-    const failed = { yes: false, known: false, reason: 'backend failure: PostgreSQL query failed (42P01)' } as const;
+    const failed = { yes: false, known: false, reason: 'backend failure: PostgreSQL query failed (42P01)', failure: true } as const;
     expect(superuserAnswer(failed, 'ignore')).toEqual({ known: false, reason: 'backend failure: PostgreSQL query failed (42P01)' });
     expect(superuserAnswer(failed, 'deny')).toEqual({ known: true, is_superuser: false, reason: 'backend failure: PostgreSQL query failed (42P01)' });
+    // The failure is the check's own flag, never read from the reason's text.
+    expect(superuserAnswer({ yes: false, known: false, reason: 'backend failure: looks like one' }, 'deny')).toEqual({ known: false, reason: 'backend failure: looks like one' });
   });
 });
