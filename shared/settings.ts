@@ -361,7 +361,7 @@ function databaseSettings(s: Raw): DatabaseSettings {
     name: need(s.DB_NAME, 'DB_NAME', 'with DB_DRIVER=proxy (the database to use)'),
     secretArn: need(s.DB_SECRET_ARN, 'DB_SECRET_ARN', 'with DB_DRIVER=proxy and DB_HOST (the database credentials secret)'),
     urlIgnored,
-    tls: dbTls(s.DB_TLS, s.DB_CA_FILE),
+    tls: dbTls(s.DB_TLS, s.DB_CA_FILE, engine, s.DB_HOST ?? ''),
   };
 }
 

@@ -20,8 +20,15 @@ export interface DbTls {
   readonly ca?: string;
 }
 
-/** DB_TLS and DB_CA_FILE as the settings hold them; reads and checks the CA file (a ConfigError naming DB_CA_FILE). */
-export function dbTls(mode: DbTlsMode, caFile: string | undefined): DbTls {
+/**
+ * DB_TLS and DB_CA_FILE as the settings hold them; reads and checks the CA file (a ConfigError
+ * naming DB_CA_FILE). mysql2 checks a certificate against a host *name* only: given an IP address
+ * it would check the name `localhost` instead, so verify-full on MySQL refuses an IP DB_HOST.
+ */
+export function dbTls(mode: DbTlsMode, caFile: string | undefined, engine: 'postgres' | 'mysql', host: string): DbTls {
+  if (mode === 'verify-full' && engine === 'mysql' && isIP(host) !== 0) {
+    throw new ConfigError('DB_HOST', `is an IP address, which DB_TLS=verify-full cannot check on MySQL (the driver matches certificates against host names only): use the endpoint's DNS name, or DB_TLS=require`);
+  }
   if (caFile === undefined) return { mode };
   if (mode !== 'verify-full') throw new ConfigError('DB_CA_FILE', `is only used with DB_TLS=verify-full (DB_TLS is ${mode}, which does not check the certificate)`);
   let pem: string;
