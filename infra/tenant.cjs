@@ -38,6 +38,8 @@ const database = z.discriminatedUnion('driver', [
     port: z.number().int().min(1).max(65535).optional(),
     name: text,
     secretArn: arn('secretsmanager'),
+    /** DB_TLS: RDS Proxy's certificate is publicly trusted, so verify-full needs no CA file. */
+    tls: z.enum(['verify-full', 'require', 'off']).default('verify-full'),
   }),
   z.strictObject({
     driver: z.literal('data-api'),
@@ -147,6 +149,7 @@ function environment(t) {
     env.DB_HOST = db.host;
     env.DB_PORT = String(db.port ?? (db.engine === 'postgres' ? 5432 : 3306));
     env.DB_NAME = db.name;
+    env.DB_TLS = db.tls ?? 'verify-full';
   } else {
     env.DB_RESOURCE_ARN = db.resourceArn;
     if (db.name !== undefined) env.DB_NAME = db.name;

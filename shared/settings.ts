@@ -1,5 +1,6 @@
 import * as z from './zod.js';
 import { ConfigError } from './errors.js';
+import { dbTls, type DbTls } from './db/tls.js';
 import { parseHashConfig, type HashConfig } from './hash.js';
 import { TOKEN_PATTERN, TOKEN_SHAPE } from './http/token.js';
 import { DEFAULT_HTTP_AUTHN_BODY, DEFAULT_HTTP_AUTHZ_BODY, type HttpSourceSettings } from './sources/http-settings.js';
@@ -34,6 +35,8 @@ export type DatabaseSettings =
       readonly name: string;
       readonly secretArn: string;
       readonly urlIgnored: boolean;
+      /** DB_TLS and DB_CA_FILE (its PEM read once here). */
+      readonly tls: DbTls;
     }
   | {
       readonly engine: 'postgres' | 'mysql';
@@ -224,6 +227,8 @@ const SETTINGS = {
   DB_NAME: optional(() => text()),
   DB_SECRET_ARN: optional(() => arn('secretsmanager')),
   DB_RESOURCE_ARN: optional(() => arn('rds')),
+  DB_TLS: fallback(() => z.enum(['verify-full', 'require', 'off']), 'verify-full'),
+  DB_CA_FILE: optional(() => text()),
   BROKER_TOKEN: optional(() => text().check(z.refine((v: string) => TOKEN_PATTERN.test(v), TOKEN_SHAPE))),
   BROKER_TOKEN_SECRET_ARN: optional(() => arn('secretsmanager')),
   AWS_LAMBDA_FUNCTION_NAME: optional(() => z.string()),
@@ -356,6 +361,7 @@ function databaseSettings(s: Raw): DatabaseSettings {
     name: need(s.DB_NAME, 'DB_NAME', 'with DB_DRIVER=proxy (the database to use)'),
     secretArn: need(s.DB_SECRET_ARN, 'DB_SECRET_ARN', 'with DB_DRIVER=proxy and DB_HOST (the database credentials secret)'),
     urlIgnored,
+    tls: dbTls(s.DB_TLS, s.DB_CA_FILE, engine, s.DB_HOST ?? ''),
   };
 }
 
@@ -367,7 +373,7 @@ export function describeDatabase(db: DatabaseSettings): Record<string, string | 
     return { source: 'DATABASE_URL', engine: db.engine, host: u.hostname, port: u.port, name: u.pathname.slice(1) };
   }
   const common = { source: 'DB_*', engine: db.engine, driver: db.driver, secretArn: db.secretArn, databaseUrlIgnored: db.urlIgnored };
-  return db.driver === 'proxy' ? { ...common, host: db.host, port: db.port, name: db.name } : { ...common, resourceArn: db.resourceArn, ...(db.name === undefined ? {} : { name: db.name }) };
+  return db.driver === 'proxy' ? { ...common, host: db.host, port: db.port, name: db.name, tls: db.tls.mode, ...(db.tls.caFile === undefined ? {} : { caFile: db.tls.caFile }) } : { ...common, resourceArn: db.resourceArn, ...(db.name === undefined ? {} : { name: db.name }) };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import type { PoolOptions } from './postgres.js';
 import type { DbTarget, SqlStore } from './port.js';
 import { resilient } from './retry.js';
+import { mysqlSsl } from './tls.js';
 import { BackendError } from '../errors.js';
 import { findMarkers, type Marker } from '../template.js';
 import type { Row } from '../types.js';
@@ -35,12 +36,15 @@ export function bindOnClient(sql: string, values: unknown): string {
 }
 
 /**
- * mysql2 adapter. Values are bound on the client by mysql2's escaper (see {@link bindOnClient}), never
- * concatenated by us. A server running with sql_mode NO_BACKSLASH_ESCAPES would read that escaping
- * differently, so every new connection checks the mode once and refuses to run under it. No
- * per-session `SET` is sent. Connections older than the maximum lifetime are replaced when next
- * taken from the pool.
+ * Where mysql2 connects: the URL (with its own `ssl` parameter), or host and credentials with
+ * DB_TLS as mysql2's `ssl` (TLS is negotiated before the login: it does not pin behind RDS Proxy).
  */
+export function mysqlWhere(target: string | DbTarget): mysql.ConnectionOptions {
+  if (typeof target === 'string') return { uri: target };
+  const ssl = mysqlSsl(target.tls);
+  return { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password, ...(ssl === undefined ? {} : { ssl: { ...ssl } }) };
+}
+
 /**
  * How rows are read, the same for the service's pool and the CLI's session: utf8mb4, big integers
  * and dates as strings, BIT(1) flags (is_superuser) as numbers, like TINYINT(1).
@@ -59,10 +63,16 @@ export const ROW_OPTIONS = {
   },
 } as const satisfies mysql.PoolOptions;
 
+/**
+ * mysql2 adapter. Values are bound on the client by mysql2's escaper (see {@link bindOnClient}), never
+ * concatenated by us. A server running with sql_mode NO_BACKSLASH_ESCAPES would read that escaping
+ * differently, so every new connection checks the mode once and refuses to run under it. No
+ * per-session `SET` is sent. Connections older than the maximum lifetime are replaced when next
+ * taken from the pool.
+ */
 export function createMysqlStore(target: string | DbTarget, opts: PoolOptions): SqlStore {
-  const where = typeof target === 'string' ? { uri: target } : { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password };
   const pool = mysql.createPool({
-    ...where,
+    ...mysqlWhere(target),
     queryFormat: bindOnClient,
     connectionLimit: opts.max,
     maxIdle: opts.max,

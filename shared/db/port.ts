@@ -1,4 +1,5 @@
 import type { Dialect } from '../template.js';
+import type { DbTls } from './tls.js';
 import type { Row } from '../types.js';
 
 /**
@@ -19,4 +20,6 @@ export interface DbTarget {
   readonly database: string;
   readonly user: string;
   readonly password: string;
+  /** DB_TLS / DB_CA_FILE: how the connection is encrypted and the server checked. */
+  readonly tls: DbTls;
 }

@@ -1,6 +1,7 @@
 import postgres from 'postgres';
 import type { DbTarget, SqlStore } from './port.js';
 import { resilient } from './retry.js';
+import { postgresSsl } from './tls.js';
 import type { Row } from '../types.js';
 
 export interface PoolOptions {
@@ -14,12 +15,15 @@ export interface PoolOptions {
 /**
  * postgres.js adapter. Unnamed statements (`prepare: false`) and no per-session `SET` (the
  * application name travels in the start-up packet), so a pooled proxy (RDS Proxy, PgBouncer) never
- * pins; values are always bound by the server. Connects by URL or by host and credentials.
+ * pins; values are always bound by the server. Connects by URL (its own sslmode) or by host and
+ * credentials with DB_TLS (TLS is set up before the session starts: it does not pin either).
  */
 export function createPostgresStore(target: string | DbTarget, pool: PoolOptions): SqlStore {
   const seconds = (ms: number): number => ms / 1000;
   const where =
-    typeof target === 'string' ? {} : { host: target.host, port: target.port, database: target.database, username: target.user, password: target.password };
+    typeof target === 'string'
+      ? {}
+      : { host: target.host, port: target.port, database: target.database, username: target.user, password: target.password, ssl: postgresSsl(target.tls, target.host) };
   const options = {
     ...where,
     max: pool.max,

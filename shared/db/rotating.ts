@@ -1,5 +1,6 @@
 import type { PoolOptions } from './postgres.js';
 import type { SqlStore } from './port.js';
+import type { DbTls } from './tls.js';
 import { AUTH_FAILED } from './retry.js';
 import { cachedSecret, parseDbCredentials, type CachedSecret, type DbCredentials, type SecretOptions } from '../aws/secrets.js';
 import { BackendError } from '../errors.js';
@@ -73,6 +74,7 @@ export interface ProxyTarget {
   readonly port: number;
   readonly name: string;
   readonly secretArn: string;
+  readonly tls: DbTls;
 }
 
 /**
@@ -82,5 +84,5 @@ export interface ProxyTarget {
 export async function createProxyStore(target: ProxyTarget, pool: PoolOptions, log: Logger, secretOptions: SecretOptions = {}): Promise<SqlStore> {
   const driver = target.engine === 'postgres' ? (await import('./postgres.js')).createPostgresStore : (await import('./mysql.js')).createMysqlStore;
   const secret = cachedSecret(target.secretArn, { timeoutMs: pool.connectTimeoutMs + pool.queryTimeoutMs, ...secretOptions });
-  return rotatingStore(target.engine, secret, (c) => driver({ host: target.host, port: target.port, database: target.name, user: c.username, password: c.password }, pool), log);
+  return rotatingStore(target.engine, secret, (c) => driver({ host: target.host, port: target.port, database: target.name, user: c.username, password: c.password, tls: target.tls }, pool), log);
 }

@@ -1,5 +1,5 @@
 import mysql from 'mysql2/promise';
-import { ROW_OPTIONS } from './mysql.js';
+import { mysqlWhere, ROW_OPTIONS } from './mysql.js';
 import type { DbTarget } from './port.js';
 import { sessionError, type SqlSession } from './session.js';
 import type { Row } from '../types.js';
@@ -9,11 +9,10 @@ import type { Row } from '../types.js';
  * statements (`execute`): the values travel apart from the SQL. BIT(1) arrives as a number.
  */
 export async function mysqlSession(target: string | DbTarget): Promise<SqlSession> {
-  const where = typeof target === 'string' ? { uri: target } : { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password };
   let conn: mysql.Connection;
   try {
     conn = await mysql.createConnection({
-      ...where,
+      ...mysqlWhere(target),
       ...ROW_OPTIONS,
       connectTimeout: 10_000,
     });

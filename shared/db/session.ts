@@ -35,7 +35,7 @@ export async function openSession(settings: Settings): Promise<SqlSession> {
   }
   const { cachedSecret, parseDbCredentials } = await import('../aws/secrets.js');
   const creds = parseDbCredentials(await cachedSecret(db.secretArn, { timeoutMs: settings.pool.connectTimeoutMs * 5 }).get(), db.secretArn);
-  return open(db.engine, { host: db.host, port: db.port, database: db.name, user: creds.username, password: creds.password });
+  return open(db.engine, { host: db.host, port: db.port, database: db.name, user: creds.username, password: creds.password, tls: db.tls });
 }
 
 async function open(engine: 'postgres' | 'mysql', target: string | DbTarget): Promise<SqlSession> {

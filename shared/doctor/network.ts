@@ -17,6 +17,8 @@ export interface TlsWish {
   readonly from: string;
   /** Trusted CAs (PEM) when the settings name some; else the system's. */
   readonly ca?: string | string[];
+  /** The DB_* form: the hints name DB_TLS and DB_CA_FILE instead of the URL's parameters. */
+  readonly dbForm?: boolean;
 }
 
 /** Resolves the host as the drivers do (the system resolver); an IP address needs no lookup. */
@@ -108,7 +110,9 @@ export async function checkTls(engine: 'postgres' | 'mysql', host: string, addre
         check: 'tls',
         status: 'fail',
         message: `${wish.from} asks for TLS but the server does not accept TLS connections`,
-        hint: engine === 'postgres' ? 'turn on ssl in postgresql.conf (with ssl_cert_file and ssl_key_file), or drop sslmode from DATABASE_URL' : 'configure ssl_cert and ssl_key on the server, or drop ssl from DATABASE_URL',
+        hint: wish.dbForm
+          ? 'RDS Proxy always accepts TLS: check that DB_HOST and DB_PORT name the proxy endpoint; for a server of your own, turn its TLS on, or set DB_TLS=off'
+          : engine === 'postgres' ? 'turn on ssl in postgresql.conf (with ssl_cert_file and ssl_key_file), or drop sslmode from DATABASE_URL' : 'configure ssl_cert and ssl_key on the server, or drop ssl from DATABASE_URL',
       };
     }
     const verify = wish.mode === 'verify';
@@ -135,10 +139,14 @@ function describeCert(cert: PeerCertificate): string {
 
 function certProblem(err: unknown, host: string, wish: TlsWish): { message: string; hint: string } {
   const code = codeOf(err);
-  const trust = wish.ca === undefined ? 'give the CA certificate (PostgreSQL: sslrootcert=/path/ca.pem in the URL; MySQL: ssl={"ca":"..."}), e.g. the RDS global bundle' : 'check that the CA file named in the URL is the one that signed the server certificate';
+  const trust = wish.dbForm
+    ? wish.ca === undefined
+      ? 'set DB_CA_FILE to the PEM file of the CA that signed the server certificate (e.g. the RDS global bundle for a direct RDS endpoint)'
+      : 'check that DB_CA_FILE holds the CA that signed the server certificate'
+    : wish.ca === undefined ? 'give the CA certificate (PostgreSQL: sslrootcert=/path/ca.pem in the URL; MySQL: ssl={"ca":"..."}), e.g. the RDS global bundle' : 'check that the CA file named in the URL is the one that signed the server certificate';
   switch (code) {
     case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-      return { message: 'the server certificate is self-signed, so it cannot be verified', hint: `${trust}, or use sslmode=require to encrypt without verifying` };
+      return { message: 'the server certificate is self-signed, so it cannot be verified', hint: `${trust}, or use ${wish.dbForm ? 'DB_TLS' : 'sslmode'}=require to encrypt without verifying` };
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
@@ -153,7 +161,7 @@ function certProblem(err: unknown, host: string, wish: TlsWish): { message: stri
     case 'ETIMEDOUT':
       return { message: 'the TLS negotiation got no answer in time', hint: 'check that the port is the database server itself, not a proxy that drops TLS' };
     default:
-      return { message: `the TLS handshake failed (${code ?? (err instanceof Error ? err.message : 'error')})`, hint: 'check the server\'s TLS configuration and the URL\'s TLS options' };
+      return { message: `the TLS handshake failed (${code ?? (err instanceof Error ? err.message : 'error')})`, hint: `check the server's TLS configuration and ${wish.dbForm ? 'DB_TLS / DB_CA_FILE' : "the URL's TLS options"}` };
   }
 }
 

@@ -2,6 +2,7 @@ import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { regionOf } from '../aws/secrets.js';
 import type { DbCredentials } from '../aws/secrets.js';
 import type { Row } from '../types.js';
+import { postgresSsl } from '../db/tls.js';
 import type { NetworkTarget } from './target.js';
 
 /**
@@ -53,7 +54,10 @@ export async function openPostgres(target: NetworkTarget, creds: DbCredentials |
     // The server's first error is the finding: no reconnect loop behind it.
     backoff: () => 0,
   };
-  const where = creds === undefined ? {} : { host: target.host, port: target.port, database: target.database, username: creds.username, password: creds.password };
+  const where =
+    creds === undefined
+      ? {}
+      : { host: target.host, port: target.port, database: target.database, username: creds.username, password: creds.password, ...(target.dbTls === undefined ? {} : { ssl: postgresSsl(target.dbTls, target.host) }) };
   const sql = target.url === undefined ? postgres({ ...options, ...where }) : postgres(target.url, options);
   try {
     const [me] = await sql.unsafe<Array<{ u: string; v: string }>>("SELECT current_user AS u, current_setting('server_version') AS v");
@@ -79,11 +83,11 @@ export async function openPostgres(target: NetworkTarget, creds: DbCredentials |
 /** mysql2 as the service runs it (values bound on the client), one connection. */
 export async function openMysql(target: NetworkTarget, creds: DbCredentials | undefined, timeoutMs: number): Promise<DoctorSession> {
   const { default: mysql } = await import('mysql2/promise');
-  const { bindOnClient } = await import('../db/mysql.js');
+  const { bindOnClient, mysqlWhere } = await import('../db/mysql.js');
   const where =
     creds === undefined || target.url !== undefined
       ? { uri: target.url ?? '' }
-      : { host: target.host, port: target.port, database: target.database, user: creds.username, password: creds.password };
+      : mysqlWhere({ host: target.host, port: target.port, database: target.database, user: creds.username, password: creds.password, tls: target.dbTls ?? { mode: 'off' } });
   const conn = await mysql.createConnection({ ...where, connectTimeout: timeoutMs, queryFormat: bindOnClient, charset: 'utf8mb4', dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
   const run = async (text: string, params: readonly string[]): Promise<{ rows: Row[]; fields: string[] }> => {
     const [rows, fields] = await conn.query(text, [...params]);

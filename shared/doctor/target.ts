@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import mysql from 'mysql2';
+import type { DbTls } from '../db/tls.js';
 import type { DatabaseSettings } from '../settings.js';
 import type { TlsWish } from './network.js';
 
@@ -30,6 +32,8 @@ export interface NetworkTarget {
   readonly url?: string;
   readonly secretArn?: string;
   readonly tls: TlsWish;
+  /** DB_* form: DB_TLS / DB_CA_FILE, which the service's drivers apply. */
+  readonly dbTls?: DbTls;
   /** Query parameters of DATABASE_URL, for the pinning check. */
   readonly urlParams: Readonly<Record<string, string>>;
 }
@@ -47,7 +51,8 @@ export function targetOf(db: DatabaseSettings): Target {
       port: db.port,
       database: db.name,
       secretArn: db.secretArn,
-      tls: { mode: 'off', from: 'the DB_* form connects without TLS' },
+      tls: dbTlsWish(db.tls),
+      dbTls: db.tls,
       urlParams: {},
     };
   }
@@ -72,6 +77,14 @@ export function describeTarget(t: Target): string {
   if (t.kind === 'pglite') return `embedded PGlite in ${t.dataDir}`;
   if (t.kind === 'data-api') return `${t.engine} through the RDS Data API (${t.resourceArn}${t.database === undefined ? '' : `, database ${t.database}`})`;
   return `${t.engine} at ${t.host}:${t.port}/${t.database} (from ${t.source})`;
+}
+
+/** DB_TLS as the drivers apply it: verify-full checks chain and name against Node's CAs plus DB_CA_FILE's. */
+function dbTlsWish(tls: DbTls): TlsWish {
+  const from = `DB_TLS=${tls.mode}`;
+  if (tls.mode === 'off') return { mode: 'off', from, dbForm: true };
+  if (tls.mode === 'require') return { mode: 'require', from, dbForm: true };
+  return { mode: 'verify', from, dbForm: true, ...(tls.ca === undefined ? {} : { ca: [...rootCertificates, tls.ca] }) };
 }
 
 /** postgres.js reads sslmode (or ssl): require/prefer/allow encrypt without checking; verify-*, true check. */

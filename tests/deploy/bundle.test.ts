@@ -71,6 +71,7 @@ test('a stage whose settings ask for a driver its bundle lacks answers by the fa
         DB_DRIVER: 'proxy',
         DB_ENGINE: 'mysql',
         DB_HOST: '127.0.0.1',
+        DB_TLS: 'require', // verify-full on MySQL needs a host name
         DB_NAME: 'mqtt',
         DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:maf-absent-AbCdEf',
         BROKER_TOKEN: 't0ken',

@@ -62,6 +62,10 @@ describe('rds-proxy.yml', () => {
   const t = load('rds-proxy.yml');
   const props = (id: string): Record<string, Json> => t.Resources[id]?.Properties ?? {};
 
+  test('the proxy refuses connections without TLS (the functions connect with DB_TLS=verify-full)', () => {
+    expect(props('Proxy').RequireTLS).toBe(true);
+  });
+
   test('the proxy authenticates clients with the secret (no IAM), never logs SQL, and fails fast on a full pool', () => {
     expect(props('Proxy').Auth).toEqual([
       { AuthScheme: 'SECRETS', SecretArn: { Ref: 'DbCredentialsSecret' }, IAMAuth: 'DISABLED', ClientPasswordAuthType: { 'Fn::If': ['IsPostgres', 'POSTGRES_SCRAM_SHA_256', 'MYSQL_NATIVE_PASSWORD'] } },

@@ -49,6 +49,7 @@ const EXPECTED_ENV: Record<Stage, Record<string, string>> = {
     DB_HOST: 'acme-mqtt-auth.proxy-c0ffee123456.eu-west-1.rds.amazonaws.com',
     DB_PORT: '5432',
     DB_NAME: 'mqtt',
+    DB_TLS: 'verify-full',
     DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/mqtt-auth/db-AbC123',
     BROKER_TOKEN_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/mqtt-auth/broker-token-XyZ789',
     DB_POOL_MAX: '1',

@@ -43,13 +43,25 @@ test('the worked example reads into the Lambda settings', () => {
   expect(read('ok').environment.DB_HOST).toBe('acme-mqtt-auth.proxy-c0ffee123456.eu-west-1.rds.amazonaws.com');
 });
 
+test('database.tls becomes DB_TLS: verify-full unless the stage says otherwise; only proxy stages have it', () => {
+  writeFileSync(join(dir, 'tls-default.yml'), EXAMPLE.replace(/^  tls: .*\n/m, ''));
+  expect(read('tls-default').environment.DB_TLS).toBe('verify-full');
+  writeFileSync(join(dir, 'tls-require.yml'), EXAMPLE.replace(/^  tls: .*$/m, '  tls: require'));
+  expect(read('tls-require').environment.DB_TLS).toBe('require');
+  expect(problemWith('tls-bad', EXAMPLE.replace(/^  tls: .*$/m, '  tls: verify-ca'))).toBe(`${shown('tls-bad')}: database.tls Invalid option: expected one of "verify-full"|"require"|"off"`);
+  const dataApi = EXAMPLE.replace('driver: proxy', 'driver: data-api').replace(/^  host:.*\n  port:.*\n/m, '  resourceArn: arn:aws:rds:eu-west-1:123456789012:cluster:acme\n');
+  expect(problemWith('tls-data-api', dataApi)).toBe(`${shown('tls-data-api')}: database has unknown field(s) tls`);
+  writeFileSync(join(dir, 'data-api.yml'), dataApi.replace(/^  tls: .*\n/m, ''));
+  expect(read('data-api').environment).not.toHaveProperty('DB_TLS');
+});
+
 test.each([
   ['no broker token', EXAMPLE.replace(/^brokerTokenSecretArn:.*\n/m, ''), 'brokerTokenSecretArn is required (every deployed stage authenticates the broker: the ARN of a Secrets Manager secret holding its token)'],
   ['an unknown engine', EXAMPLE.replace('engine: postgres', 'engine: oracle'), 'database.engine Invalid option: expected one of "postgres"|"mysql"'],
   ['a misspelt field', EXAMPLE.replace('passwordHash:', 'passwordHsh:'), '(top level) has unknown field(s) passwordHsh'],
   ['a proxy without a VPC', EXAMPLE.replace(/^vpc:[\s\S]*$/m, ''), 'vpc is required with database.driver proxy (the functions reach RDS Proxy inside the VPC)'],
   ['a secret that is no ARN', EXAMPLE.replace(/secretArn: .*/, 'secretArn: my-db-secret'), 'database.secretArn must be an ARN of the form arn:aws:secretsmanager:<region>:<account>:…'],
-  ['a data-api tenant without a cluster ARN', EXAMPLE.replace('driver: proxy', 'driver: data-api').replace(/^  host:.*\n  port:.*\n/m, ''), 'database.resourceArn is required'],
+  ['a data-api tenant without a cluster ARN', EXAMPLE.replace('driver: proxy', 'driver: data-api').replace(/^  host:.*\n  port:.*\n/m, '').replace(/^  tls:.*\n/m, ''), 'database.resourceArn is required'],
   ['a bad subnet id', EXAMPLE.replace('subnet-0a1b2c3d4e5f60001', 'subnet-XYZ'), 'vpc.subnetIds.0 must be a subnet id (subnet-…)'],
 ])('a stage file with %s fails naming the field', (_what, yaml, message) => {
   expect(problemWith('bad', yaml)).toBe(`${shown('bad')}: ${message}`);

@@ -105,6 +105,7 @@ beforeAll(async () => {
       `  port: ${u.port || 5432}`,
       `  name: ${u.pathname.slice(1)}`,
       `  secretArn: ${DB_SECRET}`,
+      '  tls: off # the machine\'s PostgreSQL has no TLS',
       `brokerTokenSecretArn: ${TOKEN_SECRET}`,
       'passwordHash: { name: bcrypt }',
       'vpc: { subnetIds: [subnet-0a1b2c3d4e5f60001], securityGroupIds: [sg-0a1b2c3d4e5f60003] }',

@@ -18,14 +18,23 @@ export interface PrivateMariadb {
   stop(): Promise<void>;
 }
 
-export async function startPrivateMariadb(): Promise<PrivateMariadb> {
+/**
+ * `certificate`: the server's certificate and key (PEM) instead of the self-signed one made here;
+ * `requireTls`: the server refuses logins over plain TCP (require_secure_transport).
+ */
+export async function startPrivateMariadb(opts: { readonly certificate?: { readonly cert: string; readonly key: string }; readonly requireTls?: boolean } = {}): Promise<PrivateMariadb> {
   const state = mkdtempSync(join(tmpdir(), 'maf-doctor-mariadb-'));
   chmodSync(state, 0o755);
   const data = join(state, 'data');
   mkdirSync(data);
   const port = await freePort();
   const quiet = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] };
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '2', '-keyout', join(state, 'server.key'), '-out', join(state, 'server.crt')], quiet);
+  if (opts.certificate === undefined) {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '2', '-keyout', join(state, 'server.key'), '-out', join(state, 'server.crt')], quiet);
+  } else {
+    writeFileSync(join(state, 'server.crt'), opts.certificate.cert);
+    writeFileSync(join(state, 'server.key'), opts.certificate.key, { mode: 0o600 });
+  }
   const cnf = join(state, 'my.cnf');
   writeFileSync(
     cnf,
@@ -40,6 +49,7 @@ export async function startPrivateMariadb(): Promise<PrivateMariadb> {
       'skip-name-resolve',
       `ssl-cert=${join(state, 'server.crt')}`,
       `ssl-key=${join(state, 'server.key')}`,
+      ...(opts.requireTls === true ? ['require-secure-transport=ON'] : []),
       '[client]',
       `socket=${join(state, 'mysqld.sock')}`,
       '',

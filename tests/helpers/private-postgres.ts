@@ -31,20 +31,27 @@ const asPostgres = (cmd: string, args: string[]): string => {
   return (isRoot ? execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', line], quiet) : execFileSync(cmd, args, quiet)).toString();
 };
 
-/** `hbaFirst`: lines put first in the cluster's own pg_hba.conf before it starts. */
-export async function startPrivatePostgres(hbaFirst: readonly string[] = []): Promise<PrivatePostgres> {
+/**
+ * `hbaFirst`: lines put first in the cluster's own pg_hba.conf before it starts. `certificate`: the
+ * server's certificate and key (PEM) instead of the self-signed one made here.
+ */
+export async function startPrivatePostgres(hbaFirst: readonly string[] = [], certificate?: { readonly cert: string; readonly key: string }): Promise<PrivatePostgres> {
   const state = mkdtempSync(join(tmpdir(), 'maf-doctor-pg-'));
   chmodSync(state, 0o755);
-  if (process.getuid?.() === 0) {
-    const ids = execFileSync('id', ['-u', 'postgres']).toString().trim();
-    const gid = execFileSync('id', ['-g', 'postgres']).toString().trim();
-    chownSync(state, Number(ids), Number(gid));
-  }
+  const owner = process.getuid?.() === 0 ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) } : undefined;
+  if (owner) chownSync(state, owner.uid, owner.gid);
   const data = join(state, 'data');
   const port = await freePort();
   asPostgres(join(BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync']);
-  // A self-signed certificate for localhost: TLS works, verification must fail.
-  asPostgres('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '2', '-keyout', join(data, 'server.key'), '-out', join(data, 'server.crt')]);
+  if (certificate === undefined) {
+    // A self-signed certificate for localhost: TLS works, verification must fail.
+    asPostgres('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '2', '-keyout', join(data, 'server.key'), '-out', join(data, 'server.crt')]);
+  } else {
+    for (const [file, pem] of [['server.crt', certificate.cert], ['server.key', certificate.key]] as const) {
+      writeFileSync(join(data, file), pem, { mode: 0o600 });
+      if (owner) chownSync(join(data, file), owner.uid, owner.gid);
+    }
+  }
   asPostgres('chmod', ['600', join(data, 'server.key')]);
   const hba = join(data, 'pg_hba.conf');
   writeFileSync(hba, [...hbaFirst, readFileSync(hba, 'utf8')].join('\n'));

@@ -40,6 +40,7 @@ describe.each<[Engine]>([['postgres'], ['mysql']])('openSession with DB_* settin
       DB_PORT: ADMIN[engine].port,
       DB_NAME: new URL(db.url).pathname.slice(1),
       DB_SECRET_ARN: arn(engine),
+      DB_TLS: 'off', // the machine's databases have no TLS
     });
     const before = sm.calls(arn(engine));
     const session = await openSession(settings);

@@ -432,7 +432,7 @@ describe('mqtt-auth doctor with DB_* settings (a proxy endpoint, credentials fro
       await db.execFile(SCHEMA[engine]);
       sm.put(arn('admin'), JSON.stringify(engine === 'postgres' ? { username: 'postgres', password: '' } : { username: 'root', password: '' }));
       const u = new URL(db.url);
-      env = { DB_DRIVER: 'proxy', DB_ENGINE: engine, DB_HOST: u.hostname, DB_PORT: u.port, DB_NAME: u.pathname.slice(1), DB_SECRET_ARN: arn('admin') };
+      env = { DB_DRIVER: 'proxy', DB_ENGINE: engine, DB_HOST: u.hostname, DB_PORT: u.port, DB_NAME: u.pathname.slice(1), DB_SECRET_ARN: arn('admin'), DB_TLS: 'off' };
     });
     afterAll(async () => db.close());
 
@@ -440,7 +440,7 @@ describe('mqtt-auth doctor with DB_* settings (a proxy endpoint, credentials fro
       const report = await doctor(env);
       expect(statuses(report)).toEqual({ ...ALL_OK, secret: 'ok' });
       expect(finding(report, 'secret').message).toBe(`read the database credentials (user "${engine === 'postgres' ? 'postgres' : 'root'}") from ${arn('admin')}`);
-      expect(finding(report, 'tls').message).toBe('not requested (the DB_* form connects without TLS): traffic to the database is not encrypted');
+      expect(finding(report, 'tls').message).toBe('not requested (DB_TLS=off): traffic to the database is not encrypted');
       expect(finding(report, 'pinning').message).toMatch(/: does not pin proxy sessions \(through the DB_DRIVER=proxy endpoint\)$/);
     });
 

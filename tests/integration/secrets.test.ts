@@ -101,7 +101,7 @@ describe.each<Engine>(['postgres', 'mysql'])('credentials from Secrets Manager o
   const name = () => new URL(db.url).pathname.slice(1);
   const open = async (secretArn: string, minRefreshMs: number) => {
     const mem = memoryLogger();
-    const store = await createProxyStore({ engine, host: '127.0.0.1', port: engine === 'postgres' ? 5432 : 3306, name: name(), secretArn }, POOL, mem.log, { minRefreshMs });
+    const store = await createProxyStore({ engine, host: '127.0.0.1', port: engine === 'postgres' ? 5432 : 3306, name: name(), secretArn, tls: { mode: 'off' } }, POOL, mem.log, { minRefreshMs });
     stores.push(store);
     return { store, mem };
   };
@@ -201,7 +201,7 @@ describe.each<Engine>(['postgres', 'mysql'])('credentials from Secrets Manager o
   it('a container with DB_DRIVER=proxy reads the credentials from DB_SECRET_ARN and answers', async () => {
     const a = arn(`rot-container-${engine}`);
     sm.put(a, first());
-    const env = { DB_DRIVER: 'proxy', DB_ENGINE: engine, DB_HOST: '127.0.0.1', DB_PORT: engine === 'postgres' ? '5432' : '3306', DB_NAME: name(), DB_SECRET_ARN: a, PASSWORD_HASH: '{"name":"plain","salt_position":"disable"}' };
+    const env = { DB_DRIVER: 'proxy', DB_ENGINE: engine, DB_HOST: '127.0.0.1', DB_PORT: engine === 'postgres' ? '5432' : '3306', DB_NAME: name(), DB_SECRET_ARN: a, DB_TLS: 'off', PASSWORD_HASH: '{"name":"plain","salt_position":"disable"}' };
     await db.exec(`INSERT INTO mqtt_user (username, password_hash, salt) VALUES ('plainer', 'open-sesame', '')`);
     const c = containerFor(env);
     const h = handlersFor(c);

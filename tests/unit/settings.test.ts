@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError } from '../../shared/errors.js';
 import { thrownBy } from '../helpers/errors.js';
 import { describeDatabase, loadSettings } from '../../shared/settings.js';
@@ -138,6 +142,7 @@ describe('loadSettings: the Lambda form (DB_*) and its precedence over DATABASE_
       name: 'iot',
       secretArn: SECRET,
       urlIgnored: false,
+      tls: { mode: 'verify-full' },
     });
     expect(loadSettings({ DB_DRIVER: 'proxy', DB_ENGINE: 'mysql', DB_HOST: 'p', DB_PORT: '3307', DB_NAME: 'iot', DB_SECRET_ARN: SECRET }).database).toMatchObject({ engine: 'mysql', port: 3307 });
   });
@@ -177,6 +182,51 @@ describe('loadSettings: the Lambda form (DB_*) and its precedence over DATABASE_
     [{ DB_RESOURCE_ARN: SECRET }, 'DB_RESOURCE_ARN'],
     [{ BROKER_TOKEN_SECRET_ARN: 'arn:aws:s3:::bucket' }, 'BROKER_TOKEN_SECRET_ARN'],
   ])('%j is rejected naming %s', (env, setting) => expectRejected(env, setting));
+
+  describe('DB_TLS and DB_CA_FILE', () => {
+    const PROXY = { DB_ENGINE: 'postgres', DB_HOST: 'proxy.example', DB_NAME: 'iot', DB_SECRET_ARN: SECRET };
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'maf-settings-ca-'));
+      // A real certificate to read: the one the machine's OpenSSL makes for a throwaway CA.
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=maf test CA', '-days', '1', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.pem')], { stdio: 'ignore' });
+      writeFileSync(join(dir, 'not-pem.txt'), 'hello\n');
+      writeFileSync(join(dir, 'broken.pem'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('each mode is read; DB_CA_FILE is read once into the settings with verify-full', () => {
+      expect(loadSettings({ ...PROXY, DB_TLS: 'require' }).database).toMatchObject({ tls: { mode: 'require' } });
+      expect(loadSettings({ ...PROXY, DB_TLS: 'off' }).database).toMatchObject({ tls: { mode: 'off' } });
+      const pem = readFileSync(join(dir, 'ca.pem'), 'utf8');
+      const s = loadSettings({ ...PROXY, DB_CA_FILE: join(dir, 'ca.pem') });
+      expect(s.database).toMatchObject({ tls: { mode: 'verify-full', caFile: join(dir, 'ca.pem'), ca: pem } });
+      expect(describeDatabase(s.database)).toMatchObject({ tls: 'verify-full', caFile: join(dir, 'ca.pem') });
+      expect(JSON.stringify(describeDatabase(s.database))).not.toContain('BEGIN CERTIFICATE');
+    });
+
+    it('DB_TLS and DB_CA_FILE do not touch the DATABASE_URL or Data API forms (the file is not even read)', () => {
+      const missing = join(dir, 'absent.pem');
+      expect(loadSettings({ DATABASE_URL: 'postgres://u@db/iot', DB_TLS: 'off', DB_CA_FILE: missing }).database).toEqual({ engine: 'postgres', url: 'postgres://u@db/iot' });
+      expect(loadSettings({ DB_DRIVER: 'data-api', DB_ENGINE: 'mysql', DB_RESOURCE_ARN: CLUSTER, DB_SECRET_ARN: SECRET, DB_CA_FILE: missing }).database).not.toHaveProperty('tls');
+    });
+
+    it.each<[Record<string, string>, string, RegExp]>([
+      [{ DB_TLS: 'verify' }, 'DB_TLS', /verify-full/],
+      [{ DB_TLS: 'on' }, 'DB_TLS', /verify-full/],
+      [{ DB_CA_FILE: '/nonexistent/maf-ca.pem' }, 'DB_CA_FILE', /^DB_CA_FILE: cannot read \/nonexistent\/maf-ca.pem \(ENOENT\)$/],
+      [{ DB_CA_FILE: '.' }, 'DB_CA_FILE', /cannot read \. \(EISDIR\)/],
+      [{ DB_CA_FILE: 'NOT-PEM' }, 'DB_CA_FILE', /holds no PEM certificate/],
+      [{ DB_CA_FILE: 'BROKEN' }, 'DB_CA_FILE', /certificate 1 in .* does not parse/],
+      [{ DB_TLS: 'require', DB_CA_FILE: 'CA' }, 'DB_CA_FILE', /only used with DB_TLS=verify-full \(DB_TLS is require/],
+      [{ DB_TLS: 'off', DB_CA_FILE: 'CA' }, 'DB_CA_FILE', /only used with DB_TLS=verify-full \(DB_TLS is off/],
+    ])('%j is rejected naming %s', (extra, setting, message) => {
+      const files: Record<string, string> = { 'NOT-PEM': join(dir, 'not-pem.txt'), BROKEN: join(dir, 'broken.pem'), CA: join(dir, 'ca.pem') };
+      const env = Object.fromEntries(Object.entries({ ...PROXY, ...extra }).map(([k, v]) => [k, files[v] ?? v]));
+      expectRejected(env, setting);
+      expect((thrownBy(() => loadSettings(env)) as Error).message).toMatch(message);
+    });
+  });
 
   it('reads BROKER_TOKEN and BROKER_TOKEN_SECRET_ARN', () => {
     expect(loadSettings({ BROKER_TOKEN: 'tok' })).toMatchObject({ brokerToken: 'tok', brokerTokenSecretArn: undefined });
