@@ -6,8 +6,9 @@ import { splitTokens, tokensProblem } from '../http/token.js';
 
 /**
  * Secrets Manager, read once per container (Lambda execution environment) and kept in memory.
- * Concurrent first callers share one in-flight request. A secret is fetched again only when asked
- * to (the database refused its credentials: rotation), at most once per `minRefreshMs`. Secret
+ * Concurrent first callers share one in-flight request. A database secret is fetched again only
+ * when asked to (the database refused its credentials: rotation), at most once per `minRefreshMs`;
+ * the broker token secret is read again once it is older than its TTL (`brokerTokenReader`). Secret
  * values never reach a log line or an error message: errors name the ARN and the failure only.
  */
 
