@@ -26,8 +26,12 @@ export interface Container {
   /** SUPERUSER_QUERY, compiled; undefined when unset. */
   readonly superuserQuery: SqlTemplate | undefined;
   store(): Promise<SqlStore>;
-  /** The token the broker must present (BROKER_TOKEN_SECRET_ARN, else BROKER_TOKEN); read once. */
-  brokerToken(): Promise<string | undefined>;
+  /**
+   * The tokens the broker may present (BROKER_TOKEN_SECRET_ARN, else BROKER_TOKEN): one, or the
+   * current and the previous during a rotation. The secret is read again once it is older than
+   * BROKER_TOKEN_TTL_S; undefined when no token is configured.
+   */
+  brokerToken(): Promise<readonly string[] | undefined>;
   authnDeps(): Promise<AuthnDeps>;
   authzDeps(): Promise<AuthzDeps>;
   /** The chain of sources (SOURCES) every handler decides through; built once, on first use. */
@@ -56,7 +60,7 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
   // EMQX 4's super_query takes the client's identity, never its password.
   const superuserQuery = settings.superuserQuery === undefined ? undefined : compileSql(settings.superuserQuery, { dialect, context: 'authz', setting: 'SUPERUSER_QUERY', markers });
   let store: Promise<SqlStore> | undefined = opts.store ? Promise.resolve(opts.store) : undefined;
-  let token: Promise<string | undefined> | undefined;
+  let tokens: Promise<() => Promise<readonly string[] | undefined>> | undefined;
   if (!opts.store) log.info({ database: describeDatabase(settings.database) }, 'database settings');
 
   const getStore = (): Promise<SqlStore> => {
@@ -113,13 +117,16 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
     authzQuery,
     superuserQuery,
     store: getStore,
-    brokerToken: () =>
-      (token ??= import('./aws/secrets.js')
-        .then(({ loadBrokerToken }) => loadBrokerToken(settings))
+    brokerToken: async () => {
+      // The reader keeps the secret and reads it again after the TTL; loaded with the SDK on first use.
+      tokens ??= import('./aws/secrets.js')
+        .then(({ brokerTokenReader }) => brokerTokenReader(settings, { ttlMs: settings.brokerTokenTtlS * 1000, log, ...(opts.clock ? { clock: opts.clock } : {}) }))
         .catch((err: unknown) => {
-          token = undefined; // fetched again by the next request
+          tokens = undefined; // a failed module load is tried again by the next request
           throw err;
-        })),
+        });
+      return (await tokens)();
+    },
     authnDeps: async () => ({
       store: await getStore(),
       query: authnQuery,

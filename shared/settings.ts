@@ -2,7 +2,7 @@ import * as z from './zod.js';
 import { ConfigError } from './errors.js';
 import { dbTls, type DbTls } from './db/tls.js';
 import { parseHashConfig, type HashConfig } from './hash.js';
-import { TOKEN_PATTERN, TOKEN_SHAPE } from './http/token.js';
+import { tokenProblem } from './http/token.js';
 import { DEFAULT_HTTP_AUTHN_BODY, DEFAULT_HTTP_AUTHZ_BODY, type HttpSourceSettings } from './sources/http-settings.js';
 import type { SourceName } from './sources/port.js';
 
@@ -49,9 +49,11 @@ export type DatabaseSettings =
 
 export interface Settings {
   readonly database: DatabaseSettings;
-  /** Local form of the broker's token (BROKER_TOKEN); BROKER_TOKEN_SECRET_ARN wins when set. */
+  /** Local form of the broker's token (BROKER_TOKEN, one token or two separated by whitespace); BROKER_TOKEN_SECRET_ARN wins when set. */
   readonly brokerToken: string | undefined;
   readonly brokerTokenSecretArn: string | undefined;
+  /** Seconds a token read from BROKER_TOKEN_SECRET_ARN is kept before it is read again (BROKER_TOKEN_TTL_S). */
+  readonly brokerTokenTtlS: number;
   /** Running in AWS Lambda (AWS_LAMBDA_FUNCTION_NAME is set): no token configured then refuses every request. */
   readonly onLambda: boolean;
   readonly authnQuery: string;
@@ -229,8 +231,9 @@ const SETTINGS = {
   DB_RESOURCE_ARN: optional(() => arn('rds')),
   DB_TLS: fallback(() => z.enum(['verify-full', 'require', 'off']), 'verify-full'),
   DB_CA_FILE: optional(() => text()),
-  BROKER_TOKEN: optional(() => text().check(z.refine((v: string) => TOKEN_PATTERN.test(v), TOKEN_SHAPE))),
+  BROKER_TOKEN: optional(() => text().check(z.refine((v: string) => tokenProblem(v) === undefined, { error: (issue) => tokenProblem(String(issue.input)) }))),
   BROKER_TOKEN_SECRET_ARN: optional(() => arn('secretsmanager')),
+  BROKER_TOKEN_TTL_S: fallback(() => int(30, 86_400), 300),
   AWS_LAMBDA_FUNCTION_NAME: optional(() => z.string()),
   SOURCES: optional(sourceList),
   HTTP_SOURCE_URL: optional(httpUrl),
@@ -266,6 +269,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     database: databaseSettings(s),
     brokerToken: s.BROKER_TOKEN,
     brokerTokenSecretArn: s.BROKER_TOKEN_SECRET_ARN,
+    brokerTokenTtlS: s.BROKER_TOKEN_TTL_S,
     onLambda: s.AWS_LAMBDA_FUNCTION_NAME !== undefined,
     authnQuery: s.AUTHN_QUERY,
     authzQuery: s.AUTHZ_QUERY,

@@ -1,11 +1,14 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { BackendError, ConfigError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { Settings } from '../settings.js';
+import { splitTokens, tokensProblem } from '../http/token.js';
 
 /**
  * Secrets Manager, read once per container (Lambda execution environment) and kept in memory.
- * Concurrent first callers share one in-flight request. A secret is fetched again only when asked
- * to (the database refused its credentials: rotation), at most once per `minRefreshMs`. Secret
+ * Concurrent first callers share one in-flight request. A database secret is fetched again only
+ * when asked to (the database refused its credentials: rotation), at most once per `minRefreshMs`;
+ * the broker token secret is read again once it is older than its TTL (`brokerTokenReader`). Secret
  * values never reach a log line or an error message: errors name the ARN and the failure only.
  */
 
@@ -114,9 +117,14 @@ export function parseDbCredentials(secret: string, arn: string): DbCredentials {
   return { username: o.username, password: o.password };
 }
 
-/** A token secret is either the token itself or JSON `{"token": "…"}`. */
-export function parseBrokerToken(secret: string, arn: string): string {
+/**
+ * A token secret is either the tokens themselves or JSON `{"token": "…"}`; either way it holds one
+ * token, or two separated by whitespace (the current and the previous, during a rotation). Errors
+ * name the ARN and the problem, never a token.
+ */
+export function parseBrokerToken(secret: string, arn: string): readonly string[] {
   const trimmed = secret.trim();
+  let value = secret;
   if (trimmed.startsWith('{')) {
     let token: unknown;
     try {
@@ -125,18 +133,79 @@ export function parseBrokerToken(secret: string, arn: string): string {
       throw new ConfigError('BROKER_TOKEN_SECRET_ARN', `secret ${arn} looks like JSON but does not parse`);
     }
     if (typeof token !== 'string' || token === '') throw new ConfigError('BROKER_TOKEN_SECRET_ARN', `secret ${arn} is JSON without a non-empty "token" string`);
-    return token;
+    value = token;
   }
-  if (trimmed === '') throw new ConfigError('BROKER_TOKEN_SECRET_ARN', `secret ${arn} is empty`);
-  return trimmed;
+  const tokens = splitTokens(value);
+  const problem = tokensProblem(tokens);
+  if (problem !== undefined) throw new ConfigError('BROKER_TOKEN_SECRET_ARN', `secret ${arn} ${problem}`);
+  return tokens;
+}
+
+export interface BrokerTokenOptions extends SecretOptions {
+  /** How long a secret read is trusted before the next request reads it again (BROKER_TOKEN_TTL_S, in ms). */
+  readonly ttlMs: number;
+  /** Monotonic milliseconds (default `performance.now`); tests inject one to pass the TTL without waiting. */
+  readonly clock?: () => number;
+  /** Where a failed re-read is reported (a warning naming the ARN and the failure, never a token). */
+  readonly log: Pick<Logger, 'warn'>;
+  /** How long a request waits for a re-read before it is answered with the kept tokens (default 1 s). */
+  readonly reReadWaitMs?: number;
 }
 
 /**
- * The token the broker must present: from BROKER_TOKEN_SECRET_ARN when set (fetched once, cached by
- * the caller's container), else BROKER_TOKEN (the local form), else undefined (no token configured).
+ * The tokens the broker may present: from BROKER_TOKEN_SECRET_ARN when set, else BROKER_TOKEN (the
+ * local form, fixed for the process), else undefined (no token configured).
+ *
+ * The secret is read on first use and kept. A request that finds the kept value older than `ttlMs`
+ * waits for one fresh read (shared by concurrent requests), so a rotated secret is seen within the
+ * TTL even by an environment that was idle. A re-read that fails (Secrets Manager unreachable, or a
+ * rotated secret that does not parse) keeps serving the last good tokens, logs a warning, and is
+ * tried again only one TTL later: Secrets Manager is asked at most once per TTL, whatever the
+ * requests present. A re-read slower than `reReadWaitMs` does not hold requests: they get the kept
+ * tokens meanwhile. Only the very first read can fail a request (the caller answers 503).
  */
-export async function loadBrokerToken(settings: Pick<Settings, 'brokerToken' | 'brokerTokenSecretArn'>, opts: SecretOptions = {}): Promise<string | undefined> {
+export function brokerTokenReader(settings: Pick<Settings, 'brokerToken' | 'brokerTokenSecretArn'>, opts: BrokerTokenOptions): () => Promise<readonly string[] | undefined> {
   const arn = settings.brokerTokenSecretArn;
-  if (arn === undefined) return settings.brokerToken;
-  return parseBrokerToken(await cachedSecret(arn, opts).get(), arn);
+  if (arn === undefined) {
+    const local = settings.brokerToken === undefined ? undefined : splitTokens(settings.brokerToken);
+    return () => Promise.resolve(local);
+  }
+  const timeoutMs = opts.timeoutMs ?? 3000;
+  const reReadWaitMs = opts.reReadWaitMs ?? 1000;
+  const now = opts.clock ?? (() => performance.now());
+  let good: { readonly tokens: readonly string[]; readonly at: number } | undefined;
+  let reading: Promise<readonly string[]> | undefined;
+
+  const read = async (): Promise<readonly string[]> => {
+    try {
+      const tokens = parseBrokerToken(await fetchSecret(arn, timeoutMs), arn);
+      good = { tokens, at: now() };
+      return tokens;
+    } catch (err) {
+      if (good === undefined) throw err; // the first read: nothing to fall back on, the next request reads again
+      good = { tokens: good.tokens, at: now() }; // asked again one TTL from now, not sooner
+      opts.log.warn({ arn, problem: err instanceof Error ? err.message : String(err) }, 'could not read the broker token secret again: keeping the tokens read before');
+      return good.tokens;
+    }
+  };
+
+  return () => {
+    const kept = good;
+    if (kept !== undefined && now() - kept.at < opts.ttlMs) return Promise.resolve(kept.tokens);
+    const pending = (reading ??= read().finally(() => {
+      reading = undefined;
+    }));
+    if (kept === undefined) return pending;
+    // A slow re-read must not hold requests past the broker's timeout: after `reReadWaitMs` they are
+    // answered with the kept tokens while the read goes on (its result is used when it arrives).
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(kept.tokens), reReadWaitMs);
+      timer.unref();
+      const settle = (tokens: readonly string[]) => {
+        clearTimeout(timer);
+        resolve(tokens);
+      };
+      pending.then(settle, () => settle(kept.tokens));
+    });
+  };
 }

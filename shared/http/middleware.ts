@@ -4,7 +4,7 @@ import type { Container } from '../container.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { headersOf, pathTokenOf, readEvent, type ApiEvent, type HttpRequest } from './event.js';
-import { checkToken, TOKEN_PATTERN, TOKEN_SHAPE } from './token.js';
+import { checkToken, tokensProblem } from './token.js';
 
 /** The event as the handler sees it: the API Gateway event plus the validated input. */
 export type InputEvent<T> = ApiEvent & { input?: T };
@@ -42,8 +42,9 @@ export const unauthorized = (problem: string): HttpResult => ({
  * The broker must present the token (`Authorization: Bearer <token>` or a `/k/<token>/` path
  * prefix) on every route but `/health`; a request without the right one gets 401 before anything
  * is parsed. No token configured: served locally (the start-up warned), refused on Lambda, where a
- * missing token is a deployment error. A token that cannot be read (Secrets Manager down) is 503,
- * and is asked for again only after `retryAfterMs` (5 s).
+ * missing token is a deployment error. Two configured tokens (the current and the previous, during
+ * a rotation) are both accepted. A token that cannot be read at all (Secrets Manager down at the
+ * first read) is 503, and is asked for again only after `retryAfterMs` (5 s).
  * Neither the token nor the path that carries it is ever logged.
  */
 export function brokerAuth(c: Pick<Container, 'brokerToken' | 'log' | 'settings'>, route: string, opts: { retryAfterMs?: number } = {}): MiddlewareObj<ApiEvent, HttpResult, Error, Context> {
@@ -53,7 +54,7 @@ export function brokerAuth(c: Pick<Container, 'brokerToken' | 'log' | 'settings'
   let failedAt: number | undefined;
   return {
     before: async (request) => {
-      let expected: string | undefined;
+      let expected: readonly string[] | undefined;
       if (failedAt !== undefined && Date.now() - failedAt < retryAfterMs) return json(503, { error: 'broker token unavailable' });
       try {
         expected = await c.brokerToken();
@@ -72,8 +73,9 @@ export function brokerAuth(c: Pick<Container, 'brokerToken' | 'log' | 'settings'
         admitted.add(request.event);
         return undefined;
       }
-      if (!TOKEN_PATTERN.test(expected)) {
-        c.log.error({ route }, `the configured broker token ${TOKEN_SHAPE}: refusing every request`);
+      const unusable = tokensProblem(expected);
+      if (unusable !== undefined) {
+        c.log.error({ route }, `the configured broker token ${unusable}: refusing every request`);
         return unauthorized('the endpoint has no usable broker token configured');
       }
       const check = checkToken(expected, { authorization: headersOf(request.event)['authorization'], pathSegment: pathTokenOf(request.event)?.segment });

@@ -14,6 +14,33 @@ export const OPEN_PATHS: ReadonlySet<string> = new Set(['/health']);
 export const TOKEN_PATTERN = /^[\x21-\x7e]+$/;
 export const TOKEN_SHAPE = 'must be visible ASCII without spaces (e.g. the output of `openssl rand -hex 32`)';
 
+/**
+ * How many tokens the configuration may hold at once: the current one and, while brokers move to it
+ * during a rotation, the previous one.
+ */
+export const MAX_TOKENS = 2;
+
+/** Separates the configured tokens: ASCII whitespace only, so any other character stays in a token (and is refused there). */
+const SEPARATOR = /[ \t\r\n]+/;
+
+/** The tokens a configured value (BROKER_TOKEN, or the secret's token) holds, in order; `[]` for a blank value. */
+export function splitTokens(value: string): string[] {
+  return value.split(SEPARATOR).filter((t) => t !== '');
+}
+
+/** Why a list of configured tokens cannot be used, or undefined when it can; never quotes a token. */
+export function tokensProblem(tokens: readonly string[]): string | undefined {
+  if (tokens.length === 0) return 'holds no token';
+  if (tokens.length > MAX_TOKENS) return `holds ${tokens.length} tokens; at most ${MAX_TOKENS} are accepted (the current and the previous, separated by whitespace)`;
+  if (tokens.some((t) => !TOKEN_PATTERN.test(t))) return `${tokens.length === 1 ? 'the token' : 'each token'} ${TOKEN_SHAPE}; separate the current and the previous token with whitespace`;
+  return undefined;
+}
+
+/** Why a configured value cannot be used, or undefined when it can (settings check BROKER_TOKEN with it). */
+export function tokenProblem(value: string): string | undefined {
+  return tokensProblem(splitTokens(value));
+}
+
 /** A path split at its `/k/<token>` segments. */
 export interface PathToken {
   /** The token segment as it arrived (percent-encoded, if it was). */
@@ -85,17 +112,28 @@ function pathTokenOf(segment: string): { token: string } | { problem: string } {
 }
 
 /**
- * Checks what a request presented against the expected token. At least one credential must be
- * presented, and every one presented must match: a right path token does not excuse a wrong header.
+ * Checks what a request presented against the accepted tokens (one, or the current and the previous
+ * during a rotation). At least one credential must be presented, and every one presented must match
+ * one of them: a right path token does not excuse a wrong header. Each presented token is compared
+ * with every accepted one, without stopping at a match, so the time taken does not tell which (or
+ * whether any) matched.
  */
-export function checkToken(expected: string, presented: Presented): TokenCheck {
+export function checkToken(accepted: string | readonly string[], presented: Presented): TokenCheck {
+  const expected = typeof accepted === 'string' ? [accepted] : accepted;
   const found: Array<{ token: string } | { problem: string }> = [];
   if (presented.authorization !== undefined) found.push(bearerOf(presented.authorization));
   if (presented.pathSegment !== undefined) found.push(pathTokenOf(presented.pathSegment));
   if (found.length === 0) return { ok: false, problem: 'broker token required: send "Authorization: Bearer <token>" or prefix the path with /k/<token>' };
   for (const f of found) {
     if ('problem' in f) return { ok: false, problem: f.problem };
-    if (!sameToken(expected, f.token)) return { ok: false, problem: 'broker token is wrong' };
+    if (!anyToken(expected, f.token)) return { ok: false, problem: 'broker token is wrong' };
   }
   return { ok: true };
+}
+
+/** True when `presented` is one of `expected`; every comparison runs, whichever matches. */
+export function anyToken(expected: readonly string[], presented: string): boolean {
+  let matched = false;
+  for (const e of expected) matched = sameToken(e, presented) || matched;
+  return matched;
 }

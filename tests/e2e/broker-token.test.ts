@@ -141,6 +141,35 @@ describe('local server with BROKER_TOKEN', () => {
   });
 });
 
+describe('local server with two tokens in BROKER_TOKEN (a rotation)', () => {
+  const NEW = 'e2e-new-51c0';
+  const OLD = 'e2e-old-8d7e';
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer({ DATA_DIR: dataDir(), BROKER_TOKEN: `${NEW} ${OLD}`, LOG_LEVEL: 'info' }, 60_000);
+  }, 70_000);
+  afterAll(async () => server?.stop());
+
+  it.each(CASES)('%s: the new and the old token are both answered, in both forms; a third gets 401', async (_name, ask, answer) => {
+    for (const t of [NEW, OLD]) {
+      expect(await send(server.url, ask, { authorization: `Bearer ${t}` })).toEqual(answer);
+      expect(await send(server.url, ask, { prefix: `/k/${t}` })).toEqual(answer);
+    }
+    expect(await send(server.url, ask, { prefix: `/k/${OLD}`, authorization: `Bearer ${NEW}` })).toEqual(answer);
+    expect(await send(server.url, ask, { authorization: 'Bearer e2e-third-0f0f' })).toEqual(unauthorized(WRONG));
+    expect(await send(server.url, ask, { prefix: '/k/e2e-third-0f0f' })).toEqual(unauthorized(WRONG));
+    expect(await send(server.url, ask, { prefix: `/k/${encodeURIComponent(`${NEW} ${OLD}`)}` })).toEqual(unauthorized(WRONG));
+    expect(await send(server.url, ask, { prefix: `/k/${NEW}`, authorization: 'Bearer e2e-third-0f0f' })).toEqual(unauthorized(WRONG));
+    expect(await send(server.url, ask)).toEqual(unauthorized(REQUIRED));
+  });
+
+  it('never logs either token', () => {
+    const out = server.output();
+    expect(out).toContain('"msg":"broker token refused"');
+    for (const leak of [NEW, OLD, 'e2e-third', '51c0', '8d7e']) expect(out).not.toContain(leak);
+  });
+});
+
 describe('local server without a token', () => {
   let server: RunningServer;
   beforeAll(async () => {
@@ -167,7 +196,7 @@ describe('local server with BROKER_TOKEN_SECRET_ARN', () => {
   let server: RunningServer;
   beforeAll(async () => {
     sm = await startSecretsServer();
-    sm.put(arn, '{"token":"from-secrets-manager-29ab"}');
+    sm.put(arn, '{"token":"from-secrets-manager-29ab\\nprevious-from-sm-6c4d"}');
     server = await startServer({ DATA_DIR: dataDir(), BROKER_TOKEN_SECRET_ARN: arn, BROKER_TOKEN: 'local-form-loses', LOG_LEVEL: 'info', ...localAwsEnv({ secretsManager: sm.url }) }, 60_000);
   }, 70_000);
   afterAll(async () => {
@@ -175,23 +204,33 @@ describe('local server with BROKER_TOKEN_SECRET_ARN', () => {
     await sm?.close();
   });
 
-  it('checks the secret token (which wins over BROKER_TOKEN), read once for all requests', async () => {
+  it('checks the secret\'s two tokens (which win over BROKER_TOKEN), read once for all requests within the TTL', async () => {
     const [, ask, answer] = CASES[2]!;
     expect(await send(server.url, ask, { authorization: 'Bearer from-secrets-manager-29ab' })).toEqual(answer);
     expect(await send(server.url, ask, { prefix: '/k/from-secrets-manager-29ab' })).toEqual(answer);
+    expect(await send(server.url, ask, { authorization: 'Bearer previous-from-sm-6c4d' })).toEqual(answer);
+    expect(await send(server.url, ask, { prefix: '/k/previous-from-sm-6c4d' })).toEqual(answer);
+    expect(await send(server.url, ask, { authorization: 'Bearer third-from-sm-0000' })).toEqual(unauthorized(WRONG));
     expect(await send(server.url, ask, { authorization: 'Bearer local-form-loses' })).toEqual(unauthorized(WRONG));
     expect(await send(server.url, ask)).toEqual(unauthorized(REQUIRED));
     expect(sm.calls(arn)).toBe(1);
-    expect(server.output()).not.toContain('from-secrets-manager');
+    expect(server.output()).not.toMatch(/from-secrets-manager|from-sm/);
   });
 });
 
 describe('start-up with a bad token', () => {
-  it('BROKER_TOKEN with a space stops start-up naming the setting, not quoting it', async () => {
-    const { code, output } = await runServerToExit({ DATA_DIR: dataDir(), BROKER_TOKEN: 'two words' });
+  it('BROKER_TOKEN with three tokens stops start-up naming the setting, not quoting them', async () => {
+    const { code, output } = await runServerToExit({ DATA_DIR: dataDir(), BROKER_TOKEN: 'tok-one tok-two tok-three' });
     expect(code).toBe(1);
-    expect(output).toContain('configuration error: BROKER_TOKEN: must be visible ASCII without spaces');
-    expect(output).not.toContain('two words');
+    expect(output).toContain('configuration error: BROKER_TOKEN: holds 3 tokens; at most 2 are accepted (the current and the previous, separated by whitespace)');
+    expect(output).not.toMatch(/tok-one|tok-two|tok-three/);
+  });
+
+  it('BROKER_TOKEN with a token that is not visible ASCII stops start-up naming the setting, not quoting it', async () => {
+    const { code, output } = await runServerToExit({ DATA_DIR: dataDir(), BROKER_TOKEN: 'tok-new tök-old' });
+    expect(code).toBe(1);
+    expect(output).toContain('configuration error: BROKER_TOKEN: each token must be visible ASCII without spaces');
+    expect(output).not.toMatch(/tok-new|tök-old/);
   });
 
   it('a JSON secret without a token stops start-up naming BROKER_TOKEN_SECRET_ARN, not quoting it', async () => {

@@ -3,7 +3,7 @@ import { createContainer } from '../../shared/container.js';
 import { BackendError, ConfigError } from '../../shared/errors.js';
 import { brokerAuth, httpErrors, httpInput } from '../../shared/http/middleware.js';
 import { parseAuthnRequest } from '../../shared/http/input.js';
-import { checkToken, redactPath, sameToken, splitPathToken } from '../../shared/http/token.js';
+import { anyToken, checkToken, redactPath, sameToken, splitPathToken, splitTokens, tokenProblem, tokensProblem } from '../../shared/http/token.js';
 import { loadSettings } from '../../shared/settings.js';
 import { apiEvent, context, FakeStore, memoryLogger } from '../helpers/harness.js';
 import middy from '@middy/core';
@@ -67,6 +67,63 @@ describe('checkToken', () => {
   });
 });
 
+describe('two tokens: the current and the previous', () => {
+  const NEW = 'new-5e6f7a';
+  const OLD = 'old-1b2c3d';
+
+  it('splitTokens splits at ASCII whitespace only, dropping it at the ends', () => {
+    expect(splitTokens(`${NEW} ${OLD}`)).toEqual([NEW, OLD]);
+    expect(splitTokens(`\n ${NEW}\r\n\t${OLD}\n`)).toEqual([NEW, OLD]);
+    expect(splitTokens(NEW)).toEqual([NEW]);
+    expect(splitTokens(' \n')).toEqual([]);
+    expect(splitTokens('')).toEqual([]);
+    expect(splitTokens(`${NEW}\u00a0${OLD}`)).toEqual([`${NEW}\u00a0${OLD}`]);
+  });
+
+  it('tokenProblem accepts one or two tokens of visible ASCII and names what is wrong otherwise, quoting no token', () => {
+    expect(tokenProblem(NEW)).toBeUndefined();
+    expect(tokenProblem(`${NEW} ${OLD}`)).toBeUndefined();
+    expect(tokenProblem(`${NEW}\n${OLD}\n`)).toBeUndefined();
+    const problems = [tokenProblem(`${NEW} ${OLD} third-9f9f`), tokenProblem('  '), tokenProblem(`${NEW} öld-1b2c3d`), tokenProblem(`${NEW}\u00a0${OLD}`)];
+    expect(problems).toEqual([
+      'holds 3 tokens; at most 2 are accepted (the current and the previous, separated by whitespace)',
+      'holds no token',
+      'each token must be visible ASCII without spaces (e.g. the output of `openssl rand -hex 32`); separate the current and the previous token with whitespace',
+      'the token must be visible ASCII without spaces (e.g. the output of `openssl rand -hex 32`); separate the current and the previous token with whitespace',
+    ]);
+    for (const p of problems) expect(p).not.toMatch(/new-5e6f7a|1b2c3d|third-9f9f/);
+    expect(tokensProblem([NEW, OLD])).toBeUndefined();
+    expect(tokensProblem([NEW, OLD, NEW])).toBe('holds 3 tokens; at most 2 are accepted (the current and the previous, separated by whitespace)');
+    expect(tokensProblem([''])).toBe('the token must be visible ASCII without spaces (e.g. the output of `openssl rand -hex 32`); separate the current and the previous token with whitespace');
+  });
+
+  it('checkToken accepts either accepted token, in the header or the path; anything else is wrong', () => {
+    const both = [NEW, OLD];
+    expect(checkToken(both, { ...none, authorization: `Bearer ${NEW}` })).toEqual({ ok: true });
+    expect(checkToken(both, { ...none, authorization: `Bearer ${OLD}` })).toEqual({ ok: true });
+    expect(checkToken(both, { ...none, pathSegment: NEW })).toEqual({ ok: true });
+    expect(checkToken(both, { ...none, pathSegment: OLD })).toEqual({ ok: true });
+    expect(checkToken(both, { authorization: `Bearer ${NEW}`, pathSegment: OLD })).toEqual({ ok: true });
+    const wrong = { ok: false, problem: 'broker token is wrong' };
+    expect(checkToken(both, { ...none, authorization: 'Bearer third-9f9f' })).toEqual(wrong);
+    expect(checkToken(both, { ...none, pathSegment: `${NEW}%20${OLD}` })).toEqual(wrong);
+    expect(checkToken(both, { ...none, pathSegment: `${NEW}${OLD}` })).toEqual(wrong);
+    expect(checkToken(both, { authorization: `Bearer ${NEW}`, pathSegment: 'third-9f9f' })).toEqual(wrong);
+    expect(checkToken(both, { authorization: 'Bearer third-9f9f', pathSegment: OLD })).toEqual(wrong);
+    expect(checkToken([NEW], { ...none, authorization: `Bearer ${OLD}` })).toEqual(wrong);
+    expect(checkToken([], { ...none, authorization: `Bearer ${NEW}` })).toEqual(wrong);
+  });
+
+  it('anyToken is true for a match in any position, false for none', () => {
+    expect(anyToken([NEW, OLD], NEW)).toBe(true);
+    expect(anyToken([NEW, OLD], OLD)).toBe(true);
+    expect(anyToken([NEW, NEW], NEW)).toBe(true);
+    expect(anyToken([NEW, OLD], 'third-9f9f')).toBe(false);
+    expect(anyToken([NEW, OLD], '')).toBe(false);
+    expect(anyToken([], NEW)).toBe(false);
+  });
+});
+
 describe('sameToken', () => {
   it('is equality of the full strings, whatever their lengths', () => {
     expect(sameToken('abc', 'abc')).toBe(true);
@@ -105,7 +162,7 @@ describe('splitPathToken and redactPath', () => {
 
 describe('Function: brokerAuth in a handler', () => {
   const store = () => new FakeStore([]);
-  const handler = (env: Record<string, string>, opts: { token?: () => Promise<string | undefined> } = {}) => {
+  const handler = (env: Record<string, string>, opts: { token?: () => Promise<readonly string[] | undefined> } = {}) => {
     const mem = memoryLogger();
     const c = createContainer(loadSettings(env), { store: store(), log: mem.log });
     const h = createAuthHandler(opts.token ? { ...c, brokerToken: opts.token } : c);
@@ -185,7 +242,7 @@ describe('Function: brokerAuth in a handler', () => {
     let calls = 0;
     const source = () => {
       calls += 1;
-      return calls === 1 ? Promise.reject(new BackendError('cannot read secret arn:x (ThrottlingException)', 'SECRET_UNAVAILABLE')) : Promise.resolve(TOKEN);
+      return calls === 1 ? Promise.reject(new BackendError('cannot read secret arn:x (ThrottlingException)', 'SECRET_UNAVAILABLE')) : Promise.resolve([TOKEN]);
     };
     const c = createContainer(loadSettings({}), { store: store(), log: memoryLogger().log });
     const patient = createAuthHandler({ ...c, brokerToken: source });
@@ -207,10 +264,36 @@ describe('Function: brokerAuth in a handler', () => {
     expect(calls).toBe(3);
   });
 
-  it('a secret whose token has spaces refuses every request with an error log', async () => {
-    const { h, mem } = handler({}, { token: () => Promise.resolve('two words') });
-    expect(await ask(h, '/mqtt/auth', { authorization: 'Bearer two' })).toEqual(refused('the endpoint has no usable broker token configured'));
-    expect(mem.lines().join('\n')).not.toContain('two words');
+  it('an unusable token list (a token with a space, three tokens, none) refuses every request with an error log', async () => {
+    for (const [tokens, problem] of [
+      [['two words'], 'the token must be visible ASCII without spaces (e.g. the output of `openssl rand -hex 32`); separate the current and the previous token with whitespace'],
+      [['tok-a1', 'tok-b2', 'tok-c3'], 'holds 3 tokens; at most 2 are accepted (the current and the previous, separated by whitespace)'],
+      [[], 'holds no token'],
+    ] as const) {
+      const { h, mem } = handler({}, { token: () => Promise.resolve(tokens) });
+      expect(await ask(h, '/mqtt/auth', { authorization: 'Bearer two' })).toEqual(refused('the endpoint has no usable broker token configured'));
+      expect(await ask(h, '/mqtt/auth', { authorization: 'Bearer tok-a1' })).toEqual(refused('the endpoint has no usable broker token configured'));
+      const errors = mem.lines().map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['level'] === 50);
+      expect(errors.map((l) => l['msg'])).toEqual([`the configured broker token ${problem}: refusing every request`, `the configured broker token ${problem}: refusing every request`]);
+      expect(mem.lines().join('\n')).not.toMatch(/two words|tok-a1|tok-b2|tok-c3/);
+    }
+  });
+
+  it('with two tokens (the current and the previous) admits either one, in either form; a third is refused', async () => {
+    const { h, mem } = handler({ BROKER_TOKEN: 'new-4d1e\nold-9c2b' });
+    for (const format of ['v1', 'v2'] as const) {
+      for (const t of ['new-4d1e', 'old-9c2b']) {
+        expect(await ask(h, '/mqtt/auth', { authorization: `Bearer ${t}` }, format)).toEqual(ignore);
+        expect(await ask(h, `/k/${t}/mqtt/auth`, {}, format)).toEqual(ignore);
+      }
+      expect(await ask(h, '/k/old-9c2b/mqtt/auth', { authorization: 'Bearer new-4d1e' }, format)).toEqual(ignore);
+      expect(await ask(h, '/mqtt/auth', { authorization: 'Bearer third-7a7a' }, format)).toEqual(refused('broker token is wrong'));
+      expect(await ask(h, '/k/third-7a7a/mqtt/auth', {}, format)).toEqual(refused('broker token is wrong'));
+      expect(await ask(h, '/mqtt/auth', { authorization: 'Bearer new-4d1e old-9c2b' }, format)).toEqual(refused('Authorization header is malformed; expected "Bearer <token>"'));
+      expect(await ask(h, '/k/new-4d1e%20old-9c2b/mqtt/auth', {}, format)).toEqual(refused('broker token is wrong'));
+      expect(await ask(h, '/k/old-9c2b/mqtt/auth', { authorization: 'Bearer third-7a7a' }, format)).toEqual(refused('broker token is wrong'));
+    }
+    expect(mem.lines().join('\n')).not.toMatch(/new-4d1e|old-9c2b|third-7a7a/);
   });
 
   it('a handler built without brokerAuth fails closed: its failure answer, never a decision', async () => {
@@ -230,18 +313,58 @@ describe('Function: brokerAuth in a handler', () => {
 });
 
 describe('BROKER_TOKEN setting', () => {
-  it('must be visible ASCII without spaces; the error names the setting, not the value', () => {
+  const rejection = (value: string): ConfigError => {
+    let err: unknown;
+    try {
+      loadSettings({ BROKER_TOKEN: value });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  };
+
+  it('holds one or two tokens of visible ASCII, separated by whitespace; kept as given', () => {
     expect(loadSettings({ BROKER_TOKEN: 'a-B_c.9~!' }).brokerToken).toBe('a-B_c.9~!');
-    for (const bad of ['two words', 'tab\there', 'ünïcode']) {
+    expect(loadSettings({ BROKER_TOKEN: 'new-1 old-2' }).brokerToken).toBe('new-1 old-2');
+    expect(loadSettings({ BROKER_TOKEN: 'new-1\nold-2\n' }).brokerToken).toBe('new-1\nold-2\n');
+    expect(loadSettings({ BROKER_TOKEN: 'tab\there' }).brokerToken).toBe('tab\there');
+  });
+
+  it('a token that is not visible ASCII: the error names the setting, not the value', () => {
+    for (const bad of ['ünïcode', 'new-1 öld-2', 'no\u00a0break']) {
+      const err = rejection(bad);
+      expect(err.setting).toBe('BROKER_TOKEN');
+      expect(err.message).toBe(
+        bad.includes(' ')
+          ? 'BROKER_TOKEN: each token must be visible ASCII without spaces (e.g. the output of `openssl rand -hex 32`); separate the current and the previous token with whitespace'
+          : 'BROKER_TOKEN: the token must be visible ASCII without spaces (e.g. the output of `openssl rand -hex 32`); separate the current and the previous token with whitespace',
+      );
+    }
+  });
+
+  it('three tokens or none: the error counts them and quotes none', () => {
+    const three = rejection('secret-a1 secret-b2 secret-c3');
+    expect([three.setting, three.message]).toEqual(['BROKER_TOKEN', 'BROKER_TOKEN: holds 3 tokens; at most 2 are accepted (the current and the previous, separated by whitespace)']);
+    expect(rejection(' \n ').message).toBe('BROKER_TOKEN: must not be empty');
+  });
+
+  it('BROKER_TOKEN_TTL_S: 300 s unless set, 30 to 86400', () => {
+    expect(loadSettings({}).brokerTokenTtlS).toBe(300);
+    expect(loadSettings({ BROKER_TOKEN_TTL_S: '30' }).brokerTokenTtlS).toBe(30);
+    expect(loadSettings({ BROKER_TOKEN_TTL_S: '86400' }).brokerTokenTtlS).toBe(86_400);
+    for (const [bad, problem] of [
+      ['29', 'Too small: expected number to be >=30'],
+      ['86401', 'Too big: expected number to be <=86400'],
+      ['1.5', 'Invalid input: expected int, received number'],
+    ]) {
       let err: unknown;
       try {
-        loadSettings({ BROKER_TOKEN: bad });
+        loadSettings({ BROKER_TOKEN_TTL_S: bad });
       } catch (e) {
         err = e;
       }
-      expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).setting).toBe('BROKER_TOKEN');
-      expect((err as ConfigError).message).toBe('BROKER_TOKEN: must be visible ASCII without spaces (e.g. the output of `openssl rand -hex 32`)');
+      expect([(err as ConfigError).setting, (err as ConfigError).message]).toEqual(['BROKER_TOKEN_TTL_S', `BROKER_TOKEN_TTL_S: ${problem}`]);
     }
   });
 
