@@ -32,7 +32,6 @@ export const oneOf = (options: readonly string[]): string =>
   options.length === 1 ? `Invalid input: expected "${options[0]}"` : `Invalid option: expected one of ${options.map((o) => `"${o}"`).join('|')}`;
 
 export const string = () => v.string(expected('string'));
-export const boolean = () => v.boolean(expected('boolean'));
 /** A finite number (NaN and the infinities are refused as not numbers). */
 export const number = () => v.custom<number>((x) => typeof x === 'number' && Number.isFinite(x), expected('number'));
 export const integer = () => v.integer(expected('int'));
