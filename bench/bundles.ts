@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const parts: Bundle[] = [];
   for (const [name, contents] of [
     ['empty module', 'export const x = 1;\n'],
-    ['zod/mini (one schema)', "import * as z from './shared/zod.ts';\nexport const s = z.object({ a: z.string() });\n"],
+    ['valibot (one schema)', "import * as v from 'valibot';\nexport const s = v.object({ a: v.string() });\n"],
     ['pino light build (the logger)', "import { createLogger } from './shared/log.ts';\nexport const log = createLogger('silent');\n"],
     ['bcryptjs', "import bcrypt from 'bcryptjs';\nexport const b = bcrypt;\n"],
     ['@middy/core', "import middy from '@middy/core';\nexport const m = middy;\n"],

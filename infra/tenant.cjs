@@ -11,7 +11,7 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { z } = require('zod');
+const v = require('valibot');
 const YAML = require('yaml');
 const tsx = require('tsx/cjs/api');
 
@@ -19,64 +19,109 @@ const ROOT = path.resolve(__dirname, '..');
 /** Where stage files live; the end-to-end tests point it at a temporary folder. */
 const stagesDir = () => process.env.MAF_STAGES_DIR || path.join(ROOT, 'infra', 'stages');
 
-const arn = (service) =>
-  z
-    .string()
-    .regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`), `must be an ARN of the form arn:aws:${service}:<region>:<account>:…`);
-const text = z.string().trim().min(1, 'must not be empty');
+/*
+ * The schemas show the messages the stage checker has always shown (zod's wording: "Invalid option:
+ * expected one of …", "Too small: expected number to be >=1", …); the application's own
+ * (shared/schema.ts) does the same for the settings.
+ */
+function typeName(input) {
+  if (typeof input === 'number') return Number.isFinite(input) ? 'number' : String(input);
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'array';
+  return typeof input;
+}
+const expected = (type) => (issue) => `Invalid input: expected ${type}, received ${typeName(issue.input)}`;
+const isObject = (x) => typeof x === 'object' && x !== null && !Array.isArray(x);
+const str = () => v.string(expected('string'));
+const int = (min, max) =>
+  v.pipe(
+    v.custom((x) => typeof x === 'number' && Number.isFinite(x), expected('number')),
+    v.integer(expected('int')),
+    ...(min === undefined ? [] : [v.minValue(min, `Too small: expected number to be >=${min}`)]),
+    ...(max === undefined ? [] : [v.maxValue(max, `Too big: expected number to be <=${max}`)]),
+  );
+const oneOf = (options) => v.picklist(options, `Invalid option: expected one of ${options.map((o) => `"${o}"`).join('|')}`);
 
-const vpc = z.strictObject({
-  subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id (subnet-…)')).min(1, 'needs at least one subnet'),
-  securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id (sg-…)')).min(1, 'needs at least one security group'),
+/** A missing field's issue carries what its schema says of `undefined`; unknown fields are one issue listing them all. */
+const fieldMessage = (entries) => (issue) => {
+  const at = issue.path[issue.path.length - 1];
+  if (issue.expected === 'never') return `has unknown field(s) ${Object.keys(at.input).filter((k) => !Object.hasOwn(entries, k)).join(', ')}`;
+  return v.safeParse(entries[at.key], undefined).issues[0].message;
+};
+/** An object with exactly these fields. */
+const exact = (entries) => v.strictObject(entries, fieldMessage(entries));
+/** The same, refusing an array (which valibot's objects would take as an object). */
+const objectOnly = (schema) => v.pipe(v.custom(isObject, expected('object')), schema);
+const strict = (entries) => objectOnly(exact(entries));
+
+const arn = (service) => v.pipe(str(), v.regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`), `must be an ARN of the form arn:aws:${service}:<region>:<account>:…`));
+const text = () => v.pipe(str(), v.trim(), v.minLength(1, 'must not be empty'));
+const ids = (pattern, what, none) => v.pipe(v.array(v.pipe(str(), v.regex(pattern, what)), expected('array')), v.minLength(1, none));
+
+const vpc = strict({
+  subnetIds: ids(/^subnet-[0-9a-f]+$/, 'must be a subnet id (subnet-…)', 'needs at least one subnet'),
+  securityGroupIds: ids(/^sg-[0-9a-f]+$/, 'must be a security group id (sg-…)', 'needs at least one security group'),
 });
 
-const database = z.discriminatedUnion('driver', [
-  z.strictObject({
-    driver: z.literal('proxy'),
-    engine: z.enum(['postgres', 'mysql']),
-    host: text,
-    port: z.number().int().min(1).max(65535).optional(),
-    name: text,
-    secretArn: arn('secretsmanager'),
-    /** DB_TLS: RDS Proxy's certificate is publicly trusted, so verify-full needs no CA file. */
-    tls: z.enum(['verify-full', 'require', 'off']).default('verify-full'),
-  }),
-  z.strictObject({
-    driver: z.literal('data-api'),
-    engine: z.enum(['postgres', 'mysql']),
-    resourceArn: arn('rds'),
-    name: text.optional(),
-    secretArn: arn('secretsmanager'),
-  }),
-]);
+const database = objectOnly(
+  v.variant(
+    'driver',
+    [
+      exact({
+        driver: v.literal('proxy'),
+        engine: oneOf(['postgres', 'mysql']),
+        host: text(),
+        port: v.optional(int(1, 65535)),
+        name: text(),
+        secretArn: arn('secretsmanager'),
+        /** DB_TLS: RDS Proxy's certificate is publicly trusted, so verify-full needs no CA file. */
+        tls: v.optional(oneOf(['verify-full', 'require', 'off']), 'verify-full'),
+      }),
+      exact({
+        driver: v.literal('data-api'),
+        engine: oneOf(['postgres', 'mysql']),
+        resourceArn: arn('rds'),
+        name: v.optional(text()),
+        secretArn: arn('secretsmanager'),
+      }),
+    ],
+    "Invalid discriminator value. Expected 'proxy' | 'data-api'",
+  ),
+);
+
+/** EMQX 5's password_hash_algorithm object: any plain object, kept as it is (but a `__proto__` key). */
+const record = v.pipe(
+  v.custom(isObject, expected('record')),
+  v.transform((o) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== '__proto__'))),
+);
 
 /** The stage file. Unknown keys are refused, so a misspelt field is named rather than ignored. */
-const StageFile = z
-  .strictObject({
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
+const StageFile = v.pipe(
+  strict({
+    region: v.pipe(str(), v.regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')),
     database,
     brokerTokenSecretArn: arn('secretsmanager'),
-    queries: z.strictObject({ authn: text.optional(), authz: text.optional() }).optional(),
+    queries: v.optional(strict({ authn: v.optional(text()), authz: v.optional(text()) })),
     /** EMQX 5's password_hash_algorithm object. */
-    passwordHash: z.record(z.string(), z.unknown()).optional(),
-    policies: z
-      .strictObject({
-        authzNoMatch: z.enum(['ignore', 'allow', 'deny']).optional(),
-        authnBackendFailure: z.enum(['ignore', 'deny']).optional(),
-        authzBackendFailure: z.enum(['deny', 'ignore']).optional(),
-      })
-      .optional(),
-    connectAcl: z.strictObject({ enabled: z.boolean(), ttlS: z.number().int().optional() }).optional(),
-    mosquittoResponseMode: z.enum(['status', 'json', 'text']).optional(),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-    memorySize: z.number().int().min(128).max(10240).optional(),
-    vpc: vpc.optional(),
-  })
-  .superRefine((s, ctx) => {
-    if (s.database.driver === 'proxy' && s.vpc === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['vpc'], message: 'is required with database.driver proxy (the functions reach RDS Proxy inside the VPC)' });
-    }
-  });
+    passwordHash: v.optional(record),
+    policies: v.optional(
+      strict({
+        authzNoMatch: v.optional(oneOf(['ignore', 'allow', 'deny'])),
+        authnBackendFailure: v.optional(oneOf(['ignore', 'deny'])),
+        authzBackendFailure: v.optional(oneOf(['deny', 'ignore'])),
+      }),
+    ),
+    connectAcl: v.optional(strict({ enabled: v.boolean(expected('boolean')), ttlS: v.optional(int()) })),
+    mosquittoResponseMode: v.optional(oneOf(['status', 'json', 'text'])),
+    logLevel: v.optional(oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
+    memorySize: v.optional(int(128, 10240)),
+    vpc: v.optional(vpc),
+  }),
+  v.forward(
+    v.check((s) => s.database.driver !== 'proxy' || s.vpc !== undefined, 'is required with database.driver proxy (the functions reach RDS Proxy inside the VPC)'),
+    ['vpc'],
+  ),
+);
 
 class StageError extends Error {
   constructor(message) {
@@ -98,9 +143,12 @@ const REQUIRED = {
 };
 
 function issueText(file, issue) {
-  const at = issue.path.join('.');
-  const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
-  const why = missing ? `is required${REQUIRED[at] ? ` (${REQUIRED[at]})` : ''}` : issue.code === 'unrecognized_keys' ? `has unknown field(s) ${issue.keys.join(', ')}` : issue.message;
+  const keys = (issue.path ?? []).map((p) => p.key);
+  // Unknown fields are a problem of the object that has them.
+  const unknown = issue.type === 'strict_object' && issue.expected === 'never';
+  const at = (unknown ? keys.slice(0, -1) : keys).join('.');
+  const missing = /^Invalid input: expected \S+, received undefined$/.test(issue.message);
+  const why = missing ? `is required${REQUIRED[at] ? ` (${REQUIRED[at]})` : ''}` : issue.message;
   return `${file}: ${at || '(top level)'} ${why}`;
 }
 
@@ -126,9 +174,9 @@ function readStage(stage, dir = stagesDir(), app = application()) {
   } catch (err) {
     throw new StageError(`${shown} is not valid YAML: ${err.message}`);
   }
-  const parsed = StageFile.safeParse(doc ?? {});
-  if (!parsed.success) throw new StageError(parsed.error.issues.map((i) => issueText(shown, i)).join('; '));
-  const tenant = parsed.data;
+  const parsed = v.safeParse(StageFile, doc ?? {});
+  if (!parsed.success) throw new StageError(parsed.issues.map((i) => issueText(shown, i)).join('; '));
+  const tenant = parsed.output;
   const env = environment(tenant);
   checkWithApplication(app, env, shown);
   return { stage, file: shown, ...tenant, environment: env };
@@ -173,7 +221,7 @@ function environment(t) {
 const load = (file) => tsx.require(path.join(ROOT, file), __filename);
 const application = () => ({ loadSettings: load('shared/settings.ts').loadSettings, compileSql: load('shared/template.ts').compileSql });
 
-/** The same checks a cold start runs: settings (zod, frozen) and both SQL templates. */
+/** The same checks a cold start runs: settings (validated, frozen) and both SQL templates. */
 function checkWithApplication({ loadSettings, compileSql }, env, shown) {
   try {
     const s = loadSettings(env);

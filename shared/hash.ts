@@ -1,6 +1,7 @@
 import { createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import * as z from './zod.js';
+import * as v from 'valibot';
+import * as schema from './schema.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -27,31 +28,31 @@ type SaltPosition = 'disable' | 'prefix' | 'suffix';
 
 /** EMQX 5's algorithm objects, one schema per `name`, each built only when a configuration names it. */
 const HASH_BRANCHES = {
-  simple: () => z.strictObject({ name: z.enum(SIMPLE), salt_position: z._default(z.enum(['disable', 'prefix', 'suffix']), 'prefix') }),
-  bcrypt: () => z.strictObject({ name: z.literal('bcrypt'), salt_rounds: z._default(z.number().check(z.int(), z.gte(4), z.lte(31)), 10) }),
+  simple: () => schema.strictObject({ name: schema.picklist(SIMPLE), salt_position: v.optional(schema.picklist(['disable', 'prefix', 'suffix']), 'prefix') }),
+  bcrypt: () => schema.strictObject({ name: schema.literal('bcrypt'), salt_rounds: v.optional(v.pipe(schema.number(), schema.integer(), schema.gte(4), schema.lte(31)), 10) }),
   pbkdf2: () =>
-    z.strictObject({
-      name: z.literal('pbkdf2'),
-      mac_fun: z.string(),
-      iterations: z.number().check(z.int(), z.gt(0)),
-      dk_length: z.optional(z.number().check(z.int(), z.gt(0), z.lte(2 ** 32 - 1))),
+    schema.strictObject({
+      name: schema.literal('pbkdf2'),
+      mac_fun: schema.string(),
+      iterations: v.pipe(schema.number(), schema.integer(), schema.gt(0)),
+      dk_length: v.optional(v.pipe(schema.number(), schema.integer(), schema.gt(0), schema.lte(2 ** 32 - 1))),
     }),
-  auto: () => z.strictObject({ name: z.literal('auto'), salt_encoding: z._default(z.enum(['base64', 'utf8', 'utf-8']), 'base64') }),
+  auto: () => schema.strictObject({ name: schema.literal('auto'), salt_encoding: v.optional(schema.picklist(['base64', 'utf8', 'utf-8']), 'base64') }),
 };
 
-let hashUnion: ReturnType<typeof buildHashUnion> | undefined;
-const buildHashUnion = () => z.discriminatedUnion('name', [HASH_BRANCHES.simple(), HASH_BRANCHES.bcrypt(), HASH_BRANCHES.pbkdf2(), HASH_BRANCHES.auto()]);
+/** What an algorithm object parses into. */
+type HashObject = { [K in keyof typeof HASH_BRANCHES]: v.InferOutput<ReturnType<(typeof HASH_BRANCHES)[K]>> }[keyof typeof HASH_BRANCHES];
 
 /**
- * The schema for an algorithm object: the branch its `name` selects, which is what the discriminated
- * union runs for it (the same result, without building the other branches at cold start); the whole
- * union when the name is missing or unknown, for the union's own error.
+ * The schema for an algorithm object: the branch its `name` selects (the other branches are not
+ * built at cold start); for a missing or unknown name, one that refuses it as the union of all
+ * branches would.
  */
-function hashSchemaFor(value: unknown) {
+function hashSchemaFor(value: unknown): v.GenericSchema<unknown, HashObject> {
   const name: unknown = typeof value === 'object' && value !== null && !Array.isArray(value) ? Reflect.get(value, 'name') : undefined;
   if (name === 'bcrypt' || name === 'pbkdf2' || name === 'auto') return HASH_BRANCHES[name]();
   if (SIMPLE.some((simple) => simple === name)) return HASH_BRANCHES.simple();
-  return (hashUnion ??= buildHashUnion());
+  return schema.variant('name', [HASH_BRANCHES.simple(), HASH_BRANCHES.bcrypt(), HASH_BRANCHES.pbkdf2(), HASH_BRANCHES.auto()], [...SIMPLE, 'bcrypt', 'pbkdf2', 'auto']);
 }
 
 export type HashConfig =
@@ -93,13 +94,14 @@ export function parseHashConfig(input: unknown, setting = 'PASSWORD_HASH'): Hash
       throw new ConfigError(setting, `not valid JSON; ${FORMS_HINT}`);
     }
   }
-  const parsed = hashSchemaFor(value).safeParse(value);
+  const parsed = v.safeParse(hashSchemaFor(value), value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    throw new ConfigError(setting, `${where}${issue?.message ?? 'invalid'}`);
+    const issue = parsed.issues[0];
+    const path = schema.issuePath(issue);
+    const where = path.length ? `${path.join('.')}: ` : '';
+    throw new ConfigError(setting, `${where}${issue.message}`);
   }
-  const cfg = parsed.data;
+  const cfg = parsed.output;
   if (cfg.name === 'auto') return Object.freeze({ name: 'auto', salt_encoding: cfg.salt_encoding === 'base64' ? 'base64' : 'utf8' });
   if (cfg.name !== 'pbkdf2') return Object.freeze(cfg);
   const mac = MAC_FUNS.find((m) => m === cfg.mac_fun);

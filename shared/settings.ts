@@ -1,4 +1,5 @@
-import * as z from './zod.js';
+import * as v from 'valibot';
+import * as schema from './schema.js';
 import { ConfigError } from './errors.js';
 import { dbTls, type DbTls } from './db/tls.js';
 import { parseHashConfig, type HashConfig } from './hash.js';
@@ -109,17 +110,12 @@ export interface SourceSetting {
 const SOURCE_NAMES: readonly SourceName[] = ['builtin', 'sql', 'http'];
 
 const sourceList = () =>
-  z.pipe(
-    z.pipe(
-      z.pipe(
-        z.string(),
-        z.transform((v: string) => v.split(',').map((x) => x.trim())),
-      ),
-      z
-        .array(z.string().check(z.regex(/^(builtin|sql|http)(:(ignore|deny))?$/, 'each entry must be builtin, sql or http, optionally with :ignore or :deny (e.g. builtin,sql:deny)')))
-        .check(z.refine((names: string[]) => new Set(names.map((n) => n.split(':')[0])).size === names.length, 'names a source twice')),
-    ),
-    z.transform((entries: string[]): SourceSetting[] =>
+  v.pipe(
+    v.string(),
+    v.transform((value: string) => value.split(',').map((x) => x.trim())),
+    v.array(v.pipe(v.string(), v.regex(/^(builtin|sql|http)(:(ignore|deny))?$/, 'each entry must be builtin, sql or http, optionally with :ignore or :deny (e.g. builtin,sql:deny)'))),
+    v.check((names: string[]) => new Set(names.map((n) => n.split(':')[0])).size === names.length, 'names a source twice'),
+    v.transform((entries: string[]): SourceSetting[] =>
       entries.flatMap((e) => {
         const [name = '', failure] = e.split(':');
         const known = SOURCE_NAMES.find((n) => n === name);
@@ -131,30 +127,31 @@ const sourceList = () =>
 
 /** A JSON object whose values are all strings (headers, body templates). */
 const stringMap = (what: string) =>
-  z.pipe(
-    z.string(),
-    z.transform((v: string, ctx) => {
+  v.pipe(
+    v.string(),
+    v.rawTransform(({ dataset, addIssue, NEVER }): Record<string, string> => {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(v);
+        parsed = JSON.parse(dataset.value);
       } catch {
-        ctx.issues.push({ code: 'custom', message: `must be a JSON object of ${what}`, input: v });
-        return z.NEVER;
+        addIssue({ message: `must be a JSON object of ${what}` });
+        return NEVER;
       }
-      const ok = z.record(z.string(), z.string()).safeParse(parsed);
-      if (!ok.success || Array.isArray(parsed)) {
-        ctx.issues.push({ code: 'custom', message: `must be a JSON object of ${what} (every value a string)`, input: v });
-        return z.NEVER;
+      const ok = v.safeParse(schema.record(v.string(), 'not an object'), parsed);
+      if (!ok.success) {
+        addIssue({ message: `must be a JSON object of ${what} (every value a string)` });
+        return NEVER;
       }
-      return ok.data;
+      return ok.output;
     }),
   );
 
 const httpUrl = () =>
-  z.string().check(
-    z.refine((v: string) => {
+  v.pipe(
+    v.string(),
+    v.check((value: string) => {
       try {
-        const u = new URL(v);
+        const u = new URL(value);
         return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.username === '' && u.password === '' && u.hash === '';
       } catch {
         return false;
@@ -162,8 +159,9 @@ const httpUrl = () =>
     }, 'must be an http:// or https:// URL without user info or fragment (send credentials in HTTP_SOURCE_HEADERS)'),
   );
 
-const int = (min: number, max: number) => z.coerce.number().check(z.int(), z.gte(min), z.lte(max));
-const text = () => z.string().check(z.refine((s: string) => s.trim() !== '', 'must not be empty'));
+/** A whole number in [min, max], read as `Number()` reads the text. */
+const int = (min: number, max: number) => v.pipe(v.unknown(), v.transform(Number), schema.number(), schema.integer(), schema.gte(min), schema.lte(max));
+const text = () => v.pipe(v.string(), v.check((value: string) => value.trim() !== '', 'must not be empty'));
 
 function isUsableUrl(value: string): boolean {
   try {
@@ -174,20 +172,19 @@ function isUsableUrl(value: string): boolean {
   }
 }
 
-const arn = (service: string) =>
-  z.string().check(z.regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`), `must be an ARN of the form arn:aws:${service}:<region>:<account>:…`));
+const arn = (service: string) => v.pipe(v.string(), v.regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`), `must be an ARN of the form arn:aws:${service}:<region>:<account>:…`));
 
 /**
  * One setting: its schema, built only when the setting is given (building every schema at each
  * cold start is most of the settings' start-up time), and its value when it is not.
  */
 interface Setting<T> {
-  readonly schema: () => z.ZodMiniType<T, unknown>;
+  readonly schema: () => v.GenericSchema<unknown, T>;
   readonly unset: () => T;
 }
-const optional = <T>(schema: () => z.ZodMiniType<T, unknown>): Setting<T | undefined> => ({ schema, unset: () => undefined });
-/** A default as zod's `_default` gives it: not validated, an object copied for each read. */
-const fallback = <T>(schema: () => z.ZodMiniType<T, unknown>, value: T): Setting<T> => ({
+const optional = <T>(schema: () => v.GenericSchema<unknown, T>): Setting<T | undefined> => ({ schema, unset: () => undefined });
+/** A default: not validated, an object copied for each read. */
+const fallback = <T>(schema: () => v.GenericSchema<unknown, T>, value: T): Setting<T> => ({
   schema,
   unset: () => (typeof value === 'object' && value !== null ? { ...value } : value),
 });
@@ -195,58 +192,59 @@ const fallback = <T>(schema: () => z.ZodMiniType<T, unknown>, value: T): Setting
 /** One schema per setting, so an error names exactly the setting that is wrong. */
 const SETTINGS = {
   DATABASE_URL: optional(() =>
-    z.string().check(
-      z.regex(/^(postgres|postgresql|mysql):\/\//, 'must start with postgres://, postgresql:// or mysql://'),
-      z.refine(isUsableUrl, 'is not a valid URL (check the host, the port and that special characters in the password are percent-encoded)'),
+    v.pipe(
+      v.string(),
+      v.regex(/^(postgres|postgresql|mysql):\/\//, 'must start with postgres://, postgresql:// or mysql://'),
+      v.check(isUsableUrl, 'is not a valid URL (check the host, the port and that special characters in the password are percent-encoded)'),
     ),
   ),
   AUTHN_QUERY: fallback(() => text(), DEFAULT_AUTHN_QUERY),
   AUTHZ_QUERY: fallback(() => text(), DEFAULT_AUTHZ_QUERY),
-  PASSWORD_HASH: fallback(() => z.string(), DEFAULT_PASSWORD_HASH),
-  AUTHZ_NO_MATCH: fallback(() => z.enum(['ignore', 'allow', 'deny']), 'ignore'),
-  AUTHN_BACKEND_FAILURE: fallback(() => z.enum(['ignore', 'deny']), 'ignore'),
-  AUTHZ_BACKEND_FAILURE: fallback(() => z.enum(['deny', 'ignore']), 'deny'),
+  PASSWORD_HASH: fallback(() => v.string(), DEFAULT_PASSWORD_HASH),
+  AUTHZ_NO_MATCH: fallback(() => schema.picklist(['ignore', 'allow', 'deny']), 'ignore'),
+  AUTHN_BACKEND_FAILURE: fallback(() => schema.picklist(['ignore', 'deny']), 'ignore'),
+  AUTHZ_BACKEND_FAILURE: fallback(() => schema.picklist(['deny', 'ignore']), 'deny'),
   PORT: fallback(() => int(0, 65535), 8080),
   HOST: fallback(() => text(), '127.0.0.1'),
-  LOG_LEVEL: fallback(() => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  LOG_LEVEL: fallback(() => schema.picklist(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   DATA_DIR: fallback(() => text(), '.data'),
   DB_POOL_MAX: fallback(() => int(1, 100), 4),
   DB_CONNECT_TIMEOUT_MS: fallback(() => int(100, 60_000), 1000),
   DB_QUERY_TIMEOUT_MS: fallback(() => int(100, 60_000), 1500),
   DB_IDLE_TIMEOUT_S: fallback(() => int(1, 86_400), 60),
   DB_MAX_LIFETIME_S: fallback(() => int(10, 86_400), 1800),
-  CONNECT_ACL: fallback(() => z.enum(['off', 'on']), 'off'),
+  CONNECT_ACL: fallback(() => schema.picklist(['off', 'on']), 'off'),
   CONNECT_ACL_TTL: fallback(() => int(60, 31_536_000), 3600),
-  MOSQUITTO_RESPONSE_MODE: fallback(() => z.enum(['status', 'json', 'text']), 'status'),
+  MOSQUITTO_RESPONSE_MODE: fallback(() => schema.picklist(['status', 'json', 'text']), 'status'),
   SUPERUSER_QUERY: optional(() => text()),
-  ACL_ROW_SHAPE: fallback(() => z.enum(['auto', 'emqx5', 'legacy']), 'auto'),
-  LEGACY_ROW_ORDER: fallback(() => z.enum(['last-first', 'top-down']), 'last-first'),
-  BUILTIN_USER_ID_TYPE: fallback(() => z.enum(['username', 'clientid']), 'username'),
-  DB_DRIVER: optional(() => z.enum(['proxy', 'data-api'])),
-  DB_ENGINE: optional(() => z.enum(['postgres', 'mysql'])),
+  ACL_ROW_SHAPE: fallback(() => schema.picklist(['auto', 'emqx5', 'legacy']), 'auto'),
+  LEGACY_ROW_ORDER: fallback(() => schema.picklist(['last-first', 'top-down']), 'last-first'),
+  BUILTIN_USER_ID_TYPE: fallback(() => schema.picklist(['username', 'clientid']), 'username'),
+  DB_DRIVER: optional(() => schema.picklist(['proxy', 'data-api'])),
+  DB_ENGINE: optional(() => schema.picklist(['postgres', 'mysql'])),
   DB_HOST: optional(() => text()),
   DB_PORT: optional(() => int(1, 65535)),
   DB_NAME: optional(() => text()),
   DB_SECRET_ARN: optional(() => arn('secretsmanager')),
   DB_RESOURCE_ARN: optional(() => arn('rds')),
-  DB_TLS: fallback(() => z.enum(['verify-full', 'require', 'off']), 'verify-full'),
+  DB_TLS: fallback(() => schema.picklist(['verify-full', 'require', 'off']), 'verify-full'),
   DB_CA_FILE: optional(() => text()),
-  BROKER_TOKEN: optional(() => text().check(z.refine((v: string) => tokenProblem(v) === undefined, { error: (issue) => tokenProblem(String(issue.input)) }))),
+  BROKER_TOKEN: optional(() => v.pipe(text(), v.check((value: string) => tokenProblem(value) === undefined, (issue) => tokenProblem(String(issue.input)) ?? 'is not a usable token'))),
   BROKER_TOKEN_SECRET_ARN: optional(() => arn('secretsmanager')),
   BROKER_TOKEN_TTL_S: fallback(() => int(30, 86_400), 300),
-  AWS_LAMBDA_FUNCTION_NAME: optional(() => z.string()),
+  AWS_LAMBDA_FUNCTION_NAME: optional(() => v.string()),
   SOURCES: optional(sourceList),
   HTTP_SOURCE_URL: optional(httpUrl),
   HTTP_SOURCE_ACL_URL: optional(httpUrl),
-  HTTP_SOURCE_METHOD: fallback(() => z.enum(['post', 'get']), 'post'),
+  HTTP_SOURCE_METHOD: fallback(() => schema.picklist(['post', 'get']), 'post'),
   HTTP_SOURCE_HEADERS: fallback(() => stringMap('header values'), {}),
   HTTP_SOURCE_TIMEOUT_MS: fallback(() => int(100, 30_000), 2000),
   HTTP_SOURCE_AUTHN_BODY: fallback(() => stringMap('templates'), { ...DEFAULT_HTTP_AUTHN_BODY }),
   HTTP_SOURCE_AUTHZ_BODY: fallback(() => stringMap('templates'), { ...DEFAULT_HTTP_AUTHZ_BODY }),
-  EXPLAIN: fallback(() => z.enum(['off', 'on']), 'off'),
+  EXPLAIN: fallback(() => schema.picklist(['off', 'on']), 'off'),
   VERNEMQ_MAX_FILTERS: fallback(() => int(1, 10_000), 100),
-  METRICS: optional(() => z.enum(['emf', 'off'])),
-  METRICS_NAMESPACE: fallback(() => z.string().check(z.regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be 1–255 letters, digits or . - _ / # :')), 'mqtt-auth'),
+  METRICS: optional(() => schema.picklist(['emf', 'off'])),
+  METRICS_NAMESPACE: fallback(() => v.pipe(v.string(), v.regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'must be 1–255 letters, digits or . - _ / # :')), 'mqtt-auth'),
 } as const;
 
 type Raw = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
@@ -260,9 +258,9 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
       raw[name] = setting.unset();
       continue;
     }
-    const parsed = setting.schema().safeParse(value);
-    if (!parsed.success) throw new ConfigError(name, parsed.error.issues[0]?.message ?? 'invalid value');
-    raw[name] = parsed.data;
+    const parsed = v.safeParse(setting.schema(), value);
+    if (!parsed.success) throw new ConfigError(name, parsed.issues[0]?.message ?? 'invalid value');
+    raw[name] = parsed.output;
   }
   const s = raw as Raw;
   return deepFreeze({

@@ -1,6 +1,7 @@
 import type { Context } from 'aws-lambda';
 import type { MiddlewareObj } from '@middy/core';
-import * as z from '../zod.js';
+import * as v from 'valibot';
+import * as schema from '../schema.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
@@ -18,21 +19,21 @@ export type Emqx4AuthRequest = { readonly kind: 'auth'; readonly client: AuthnRe
 
 /** EMQX 4 renders a field the client lacks as the text `undefined`: on these routes that is unset. */
 const unsetIfUndefined = (v: string | undefined): string | undefined => (v === 'undefined' ? undefined : v);
-const who = (name: string) => z.pipe(identity(name), z.transform(unsetIfUndefined));
-const info = (name: string) => z.pipe(scalar(name), z.transform(unsetIfUndefined));
+const who = (name: string) => v.pipe(identity(name), v.transform(unsetIfUndefined));
+const info = (name: string) => v.pipe(scalar(name), v.transform(unsetIfUndefined));
 const present = (v: string | undefined): boolean => v !== undefined;
 
 /** The client as `%u %c %a %C %d` describe it (`username`, `clientid`, `ipaddr`, `cn`, `dn`). */
 const clientShape = () => ({ username: who('username'), clientid: who('clientid'), ipaddr: info('ipaddr'), cn: info('cn'), dn: info('dn') });
-const AuthSchema = lazy(() => z.object({
+const AuthSchema = lazy(() => schema.object({
   ...clientShape(),
-  username: who('username').check(must(present, 'username is required (username=%u)')),
-  password: scalar('password').check(must(present, 'password is required (password=%P); EMQX 4 never asks with an empty one')),
+  username: v.pipe(who('username'), must(present, 'username is required (username=%u)')),
+  password: v.pipe(scalar('password'), must(present, 'password is required (password=%P); EMQX 4 never asks with an empty one')),
 }));
-const SuperuserSchema = lazy(() => z.object({ ...clientShape(), username: who('username').check(must(present, 'username is required (username=%u)')) }));
-const AclSchema = lazy(() => z.object({
+const SuperuserSchema = lazy(() => schema.object({ ...clientShape(), username: v.pipe(who('username'), must(present, 'username is required (username=%u)')) }));
+const AclSchema = lazy(() => schema.object({
   ...clientShape(),
-  access: scalar('access').check(must((v) => v === '1' || v === '2', 'access must be 1 (subscribe) or 2 (publish) (access=%A)')),
+  access: v.pipe(scalar('access'), must((value) => value === '1' || value === '2', 'access must be 1 (subscribe) or 2 (publish) (access=%A)')),
   topic: requiredScalar('topic', 'topic is required (topic=%t)'),
 }));
 

@@ -1,4 +1,5 @@
-import * as z from '../zod.js';
+import * as v from 'valibot';
+import * as schema from '../schema.js';
 import { BadRequestError } from '../errors.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
 import { parseForm, type HttpRequest } from './event.js';
@@ -49,35 +50,38 @@ function isJson(text: string): boolean {
   }
 }
 
-/** A scalar field: strings as they are, numbers and booleans as text; null and "" are unset. */
+/**
+ * A scalar field: strings as they are, numbers and booleans as text; null and "" are unset. A
+ * missing key runs the field too, as `undefined` (the default, a function, makes valibot read an
+ * absent key), so the checks piped after it judge a missing field as they judge an unset one.
+ */
 export const scalar = (name: string) =>
-  z.pipe(
-    z
-      .optional(z.union([z.string(), z.number(), z.boolean(), z.null()], { error: `${name} must be a string` }))
-      .check(z.refine((v) => typeof v !== 'string' || v.isWellFormed(), `${name} is not valid Unicode (a lone surrogate)`)),
-    z.transform((v: string | number | boolean | null | undefined) => (v === null || v === undefined || v === '' ? undefined : String(v))),
+  v.pipe(
+    v.optional(v.union([v.string(), v.number(), v.boolean(), v.null()], `${name} must be a string`), () => undefined),
+    v.check((value) => typeof value !== 'string' || value.isWellFormed(), `${name} is not valid Unicode (a lone surrogate)`),
+    v.transform((value: string | number | boolean | null | undefined) => (value === null || value === undefined || value === '' ? undefined : String(value))),
   );
 
 /** A check on a parsed field's value (unset is undefined), failing with `message`. */
-export const must = (ok: (v: string | undefined) => boolean, message: string) => z.refine<string | undefined>(ok, message);
+export const must = (ok: (value: string | undefined) => boolean, message: string) => v.check<string | undefined, string>(ok, message);
 
 /**
  * A field that must pass `test`, its type narrowed to what `test` admits (`string` for a required
  * field): the check and the narrowing in one step, so no cast is needed downstream.
  */
-export const admit = <T extends string | undefined>(field: z.ZodMiniType<string | undefined, unknown>, test: (v: string | undefined) => v is T, message: string) =>
-  z.pipe(
+export const admit = <T extends string | undefined>(field: v.GenericSchema<unknown, string | undefined>, test: (value: string | undefined) => value is T, message: string) =>
+  v.pipe(
     field,
-    z.transform((v: string | undefined, ctx): T => {
-      if (test(v)) return v;
-      ctx.issues.push({ code: 'custom', message, input: v });
-      return z.NEVER;
+    v.rawTransform(({ dataset, addIssue, NEVER }): T => {
+      if (test(dataset.value)) return dataset.value;
+      addIssue({ message });
+      return NEVER;
     }),
   );
 
 const isSet = (v: string | undefined): v is string => v !== undefined;
 
-export const identity = (name: string) => scalar(name).check(must((v) => v === undefined || !v.includes('\u0000'), `${name} must not contain a NUL character`));
+export const identity = (name: string) => v.pipe(scalar(name), must((value) => value === undefined || !value.includes('\u0000'), `${name} must not contain a NUL character`));
 
 /** An identity that must be set. */
 export const required = (name: string) => admit(identity(name), isSet, `${name} is required`);
@@ -101,27 +105,27 @@ const clientShape = () => ({
   cert_common_name: scalar('cert_common_name'),
   cert_subject: scalar('cert_subject'),
   zone: scalar('zone'),
-  client_attrs: z.optional(z.record(z.string(), scalar('client_attrs value'), { error: 'client_attrs must be an object of strings' })),
+  client_attrs: v.optional(schema.record(scalar('client_attrs value'), 'client_attrs must be an object of strings')),
 });
 
-const AuthnSchema = lazy(() => z.object({ ...clientShape(), password: scalar('password'), cert_pem: scalar('cert_pem') }));
+const AuthnSchema = lazy(() => schema.object({ ...clientShape(), password: scalar('password'), cert_pem: scalar('cert_pem') }));
 
 const AclSchema = lazy(() =>
-  z.object({
+  schema.object({
     ...clientShape(),
     topic: requiredScalar('topic'),
     action: admit(scalar('action'), (v): v is 'publish' | 'subscribe' | undefined => v === undefined || v === 'publish' || v === 'subscribe', 'action must be publish or subscribe'),
-    access: scalar('access').check(must((v) => v === undefined || v === '1' || v === '2', 'access must be 1 (subscribe) or 2 (publish)')),
-    qos: scalar('qos').check(must((v) => v === undefined || /^[0-2]$/.test(v), 'qos must be 0, 1 or 2')),
-    retain: scalar('retain').check(must((v) => v === undefined || ['true', 'false', '1', '0'].includes(v), 'retain must be true or false')),
+    access: v.pipe(scalar('access'), must((value) => value === undefined || value === '1' || value === '2', 'access must be 1 (subscribe) or 2 (publish)')),
+    qos: v.pipe(scalar('qos'), must((value) => value === undefined || /^[0-2]$/.test(value), 'qos must be 0, 1 or 2')),
+    retain: v.pipe(scalar('retain'), must((value) => value === undefined || ['true', 'false', '1', '0'].includes(value), 'retain must be true or false')),
   }),
 );
 
-export function validate<S extends z.ZodMiniType>(schema: S, input: unknown): z.output<S> {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  throw new BadRequestError(issue?.message ?? 'invalid request');
+/** The parsed value, or a BadRequestError with the first problem found. */
+export function validate<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
+  const parsed = v.safeParse(schema, input);
+  if (parsed.success) return parsed.output;
+  throw new BadRequestError(parsed.issues[0].message);
 }
 
 /** `client_attrs.NAME` keys and a nested `client_attrs` object, merged (nested wins). */
@@ -137,8 +141,8 @@ function clientAttrs(fields: Fields, nested: Record<string, string | undefined> 
   return attrs;
 }
 
-const clientSchema = () => z.object(clientShape());
-type ClientFields = z.output<ReturnType<typeof clientSchema>>;
+const clientSchema = () => schema.object(clientShape());
+type ClientFields = v.InferOutput<ReturnType<typeof clientSchema>>;
 
 function client(fields: Fields, v: ClientFields): ClientInfo {
   return {

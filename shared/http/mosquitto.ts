@@ -1,4 +1,5 @@
-import * as z from '../zod.js';
+import * as v from 'valibot';
+import * as schema from '../schema.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuthnRequest, ClientInfo } from '../types.js';
@@ -22,13 +23,13 @@ export interface MosquittoAclRequest {
 }
 
 
-const UserSchema = lazy(() => z.object({ username: required('username'), password: scalar('password'), clientid: identity('clientid') }));
-const SuperuserSchema = lazy(() => z.object({ username: required('username') }));
-const AclSchema = lazy(() => z.object({
+const UserSchema = lazy(() => schema.object({ username: required('username'), password: scalar('password'), clientid: identity('clientid') }));
+const SuperuserSchema = lazy(() => schema.object({ username: required('username') }));
+const AclSchema = lazy(() => schema.object({
   username: required('username'),
   clientid: identity('clientid'),
   topic: requiredScalar('topic'),
-  acc: scalar('acc').check(must((v) => v !== undefined && /^[1-4]$/.test(v), 'acc must be 1 (read), 2 (write), 3 (read-write) or 4 (subscribe)')),
+  acc: v.pipe(scalar('acc'), must((value) => value !== undefined && /^[1-4]$/.test(value), 'acc must be 1 (read), 2 (write), 3 (read-write) or 4 (subscribe)')),
 }));
 
 /** go-auth sends its parameters in the body with whatever method it is set to use: GET and PUT too. */

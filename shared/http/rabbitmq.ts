@@ -1,4 +1,5 @@
-import * as z from '../zod.js';
+import * as v from 'valibot';
+import * as schema from '../schema.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AclRequest, AuthnRequest } from '../types.js';
@@ -21,20 +22,20 @@ export type RabbitAclRequest =
 
 const requiredText = (name: string) => requiredScalar(name);
 
-const UserSchema = lazy(() => z.object({ username: required('username'), password: scalar('password'), client_id: identity('client_id'), vhost: scalar('vhost') }));
-const VhostSchema = lazy(() => z.object({ username: required('username'), vhost: requiredText('vhost') }));
-const ResourceSchema = lazy(() => z.object({
+const UserSchema = lazy(() => schema.object({ username: required('username'), password: scalar('password'), client_id: identity('client_id'), vhost: scalar('vhost') }));
+const VhostSchema = lazy(() => schema.object({ username: required('username'), vhost: requiredText('vhost') }));
+const ResourceSchema = lazy(() => schema.object({
   username: required('username'),
   client_id: identity('client_id'),
-  resource: z.enum(['queue', 'exchange'], { error: 'resource must be queue or exchange' }),
+  resource: v.picklist(['queue', 'exchange'], 'resource must be queue or exchange'),
   name: requiredText('name'),
-  permission: z.enum(['configure', 'read', 'write'], { error: 'permission must be configure, read or write' }),
+  permission: v.picklist(['configure', 'read', 'write'], 'permission must be configure, read or write'),
 }));
-const TopicSchema = lazy(() => z.object({
+const TopicSchema = lazy(() => schema.object({
   username: required('username'),
   'variable_map.client_id': identity('variable_map.client_id'),
   routing_key: requiredText('routing_key'),
-  permission: z.enum(['read', 'write'], { error: 'permission must be read or write' }),
+  permission: v.picklist(['read', 'write'], 'permission must be read or write'),
   tags: scalar('tags'),
 }));
 

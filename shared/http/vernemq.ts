@@ -1,4 +1,5 @@
-import * as z from '../zod.js';
+import * as v from 'valibot';
+import * as schema from '../schema.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuthnRequest, ClientInfo } from '../types.js';
@@ -20,20 +21,21 @@ export type VerneRequest =
 
 const HOOKS: ReadonlySet<string> = new Set(['auth_on_register', 'auth_on_subscribe', 'auth_on_publish']);
 
-const qos = () => z.union([z.literal(0), z.literal(1), z.literal(2)], { error: 'qos must be 0, 1 or 2' });
+const qos = () => v.picklist([0, 1, 2], 'qos must be 0, 1 or 2');
 const ClientSchema = () => ({ username: identity('username'), client_id: identity('client_id'), peer_addr: scalar('peer_addr') });
-const RegisterSchema = lazy(() => z.object({ ...ClientSchema(), password: scalar('password') }));
-const SubscribeSchema = lazy(() => z.object({
+const RegisterSchema = lazy(() => schema.object({ ...ClientSchema(), password: scalar('password') }));
+const SubscribeSchema = lazy(() => schema.object({
   ...ClientSchema(),
-  topics: z
-    .array(z.object({ topic: z.string({ error: 'each topic must be a string' }).check(z.minLength(1, 'a topic is empty')), qos: qos() }), { error: 'topics must be a list of {topic, qos}' })
-    .check(z.minLength(1, 'topics is empty')),
+  topics: v.pipe(
+    v.array(schema.objectOnly(schema.object({ topic: v.pipe(v.string('each topic must be a string'), v.minLength(1, 'a topic is empty')), qos: qos() })), 'topics must be a list of {topic, qos}'),
+    v.minLength(1, 'topics is empty'),
+  ),
 }));
-const PublishSchema = lazy(() => z.object({
+const PublishSchema = lazy(() => schema.object({
   ...ClientSchema(),
-  topic: z.string({ error: 'topic is required' }).check(z.minLength(1, 'topic is required')),
-  qos: z.optional(qos()),
-  retain: z.optional(z.boolean({ error: 'retain must be true or false' })),
+  topic: v.pipe(v.string('topic is required'), v.minLength(1, 'topic is required')),
+  qos: v.optional(qos()),
+  retain: v.optional(v.boolean('retain must be true or false')),
 }));
 
 export function parseVerne(req: HttpRequest): VerneRequest {
