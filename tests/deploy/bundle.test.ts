@@ -238,7 +238,7 @@ process.stderr.write(JSON.stringify({ handler: typeof handler, loaded }));
       {
         level: 30,
         time: 'number',
-        database: { source: 'DB_*', engine: 'postgres', driver: 'proxy', secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:maf-absent-AbCdEf', databaseUrlIgnored: false, host: '127.0.0.1', port: 5432, name: 'mqtt' },
+        database: { source: 'DB_*', engine: 'postgres', driver: 'proxy', secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:maf-absent-AbCdEf', databaseUrlIgnored: false, host: '127.0.0.1', port: 5432, name: 'mqtt', tls: 'verify-full' },
         msg: 'database settings',
       },
       { level: 30, time: 'number', user: 'u', password: '[redacted]', row: { salt: '[redacted]', id: 1 }, msg: 'hello' },
