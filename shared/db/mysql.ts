@@ -3,7 +3,7 @@ import mysql from 'mysql2/promise';
 import type { PoolOptions } from './postgres.js';
 import type { DbTarget, SqlStore } from './port.js';
 import { resilient } from './retry.js';
-import { mysqlSsl } from './tls.js';
+import { mysqlSsl } from './tls-options.js';
 import { BackendError } from '../errors.js';
 import { findMarkers, type Marker } from '../template.js';
 import type { Row } from '../types.js';

@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import type { DbTarget, SqlStore } from './port.js';
 import { resilient } from './retry.js';
-import { postgresSsl } from './tls.js';
+import { postgresSsl } from './tls-options.js';
 import type { Row } from '../types.js';
 
 export interface PoolOptions {

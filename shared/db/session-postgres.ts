@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import type { DbTarget } from './port.js';
-import { postgresSsl } from './tls.js';
+import { postgresSsl } from './tls-options.js';
 import { sessionError, type SqlSession } from './session.js';
 import type { Row } from '../types.js';
 

@@ -1,7 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import { ConfigError } from '../errors.js';
 
 /**
@@ -9,6 +8,8 @@ import { ConfigError } from '../errors.js';
  * DB_TLS and DB_CA_FILE. `verify-full` checks the server certificate against Node's bundled CAs
  * (plus DB_CA_FILE's) and the host name against DB_HOST; `require` encrypts without checking;
  * `off` connects in plain text. The DATABASE_URL form keeps its own sslmode / ssl parameters.
+ * The drivers' options are built in `tls-options.ts`, loaded with the driver: `node:tls` (about
+ * 2 ms to load) is not needed to read the settings at a cold start.
  */
 export type DbTlsMode = 'verify-full' | 'require' | 'off';
 
@@ -48,34 +49,4 @@ export function dbTls(mode: DbTlsMode, caFile: string | undefined, engine: 'post
     }
   });
   return { mode, caFile, ca: pem };
-}
-
-/** The trusted CAs for verify-full: Node's bundled store, plus DB_CA_FILE's (a `ca` option alone would replace the store). */
-function trusted(tls: DbTls): { ca?: string[] } {
-  return tls.ca === undefined ? {} : { ca: [...rootCertificates, tls.ca] };
-}
-
-/**
- * postgres.js `ssl`: false, `'require'` (encrypted, certificate not checked), or Node TLS options
- * that check the certificate chain and the host name. A fresh object each call.
- */
-export function postgresSsl(tls: DbTls, host: string): false | 'require' | ConnectionOptions {
-  if (tls.mode === 'off') return false;
-  if (tls.mode === 'require') return 'require';
-  // SNI carries a name only; for an IP address Node checks the certificate's IP entries against `host`.
-  return { rejectUnauthorized: true, host, ...(isIP(host) === 0 ? { servername: host } : {}), ...trusted(tls) };
-}
-
-/** mysql2's `ssl` options (it checks the host name only with `verifyIdentity`); undefined: no TLS. */
-export interface MysqlSsl {
-  readonly rejectUnauthorized: boolean;
-  readonly verifyIdentity: boolean;
-  readonly ca?: string[];
-}
-
-/** mysql2 `ssl`, or undefined for none. A fresh object each call: mysql2 writes to the one it is given. */
-export function mysqlSsl(tls: DbTls): MysqlSsl | undefined {
-  if (tls.mode === 'off') return undefined;
-  if (tls.mode === 'require') return { rejectUnauthorized: false, verifyIdentity: false };
-  return { rejectUnauthorized: true, verifyIdentity: true, ...trusted(tls) };
 }

@@ -2,7 +2,7 @@ import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { regionOf } from '../aws/secrets.js';
 import type { DbCredentials } from '../aws/secrets.js';
 import type { Row } from '../types.js';
-import { postgresSsl } from '../db/tls.js';
+import { postgresSsl } from '../db/tls-options.js';
 import type { NetworkTarget } from './target.js';
 
 /**

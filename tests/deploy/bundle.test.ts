@@ -219,7 +219,7 @@ test("a handler bundle logs through pino's light build: its cold start writes on
     // What process.moduleLoadList holds of three built-ins the cold start must not load, after the handler's load.
     const entry = `import { handler } from './functions/auth.ts';
 import { createLogger } from './shared/log.ts';
-const loaded = ['NativeModule stream/web', 'NativeModule worker_threads', 'NativeModule assert'].filter((m) => process.moduleLoadList.includes(m));
+const loaded = ['NativeModule stream/web', 'NativeModule worker_threads', 'NativeModule assert', 'NativeModule tls'].filter((m) => process.moduleLoadList.includes(m));
 createLogger('info').info({ user: 'u', password: 'p', row: { salt: 's', id: 1 } }, 'hello');
 process.stderr.write(JSON.stringify({ handler: typeof handler, loaded }));
 `;

@@ -1,5 +1,6 @@
 import { rootCertificates } from 'node:tls';
-import { mysqlSsl, postgresSsl, type DbTls } from '../../shared/db/tls.js';
+import { mysqlSsl, postgresSsl } from '../../shared/db/tls-options.js';
+import type { DbTls } from '../../shared/db/tls.js';
 import { loadSettings } from '../../shared/settings.js';
 import { thrownBy } from '../helpers/errors.js';
 
