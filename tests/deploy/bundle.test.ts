@@ -206,8 +206,9 @@ test('bundle sizes: the auth bundle of a PostgreSQL stage stays within its budge
     return out.outputFiles[0]?.contents.byteLength ?? 0;
   };
   const [sha256, bcrypt, auto] = [await size(), await size('{"name":"bcrypt"}'), await size('{"name":"auto"}')];
-  // 250 KB is issue 4's target for the PostgreSQL path; the others are guards against growth.
-  expect({ sha256: sha256 <= 250_000, bcrypt: bcrypt <= 270_000, auto: auto <= 310_000 }).toEqual({ sha256: true, bcrypt: true, auto: true });
+  // 250 KB is issue 4's target for the PostgreSQL path, which every bundle meets now; these budgets
+  // (about 10 KB over today's 192, 212 and 246 KB) keep what pino's light build and valibot won.
+  expect({ sha256: sha256 <= 205_000, bcrypt: bcrypt <= 225_000, auto: auto <= 250_000 }).toEqual({ sha256: true, bcrypt: true, auto: true });
   expect(bcrypt - sha256).toBeGreaterThan(15_000); // bcryptjs only where PASSWORD_HASH needs it
   expect(auto - bcrypt).toBeGreaterThan(25_000); // and hash-wasm's Argon2 only for auto
 });
