@@ -115,11 +115,25 @@ const StageFile = v.pipe(
     mosquittoResponseMode: v.optional(oneOf(['status', 'json', 'text'])),
     logLevel: v.optional(oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
     memorySize: v.optional(int(128, 10240)),
+    /** BROKER_TOKEN_TTL_S: how long a function keeps the token secret before reading it again. */
+    brokerTokenTtlS: v.optional(int(30, 86400)),
     vpc: v.optional(vpc),
   }),
   v.forward(
     v.check((s) => s.database.driver !== 'proxy' || s.vpc !== undefined, 'is required with database.driver proxy (the functions reach RDS Proxy inside the VPC)'),
     ['vpc'],
+  ),
+  // The functions call Secrets Manager and the Data API in their own region: an ARN elsewhere would
+  // fail at the first request, so packaging names it.
+  ...[['database', 'secretArn'], ['database', 'resourceArn'], ['brokerTokenSecretArn']].map((at) =>
+    v.forward(
+      v.check((s) => {
+        const value = at.reduce((o, k) => (o === undefined ? undefined : o[k]), s);
+        // Not an ARN at all: the field's own schema says so.
+        return typeof value !== 'string' || !value.startsWith('arn:') || value.split(':')[3] === s.region;
+      }, (issue) => `is in region ${String(at.reduce((o, k) => (o === undefined ? undefined : o[k]), issue.input)).split(':')[3]}, not the stage's region ${issue.input.region} (the functions read it in their own region)`),
+      at,
+    ),
   ),
 );
 
@@ -213,6 +227,7 @@ function environment(t) {
     CONNECT_ACL_TTL: t.connectAcl?.ttlS === undefined ? undefined : String(t.connectAcl.ttlS),
     MOSQUITTO_RESPONSE_MODE: t.mosquittoResponseMode,
     LOG_LEVEL: t.logLevel,
+    BROKER_TOKEN_TTL_S: t.brokerTokenTtlS === undefined ? undefined : String(t.brokerTokenTtlS),
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) env[k] = v;
   return env;

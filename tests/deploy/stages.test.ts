@@ -43,6 +43,18 @@ test('the worked example reads into the Lambda settings', () => {
   expect(read('ok').environment.DB_HOST).toBe('acme-mqtt-auth.proxy-c0ffee123456.eu-west-1.rds.amazonaws.com');
 });
 
+test('brokerTokenTtlS becomes BROKER_TOKEN_TTL_S; unset, the application default (300 s) applies', () => {
+  writeFileSync(join(dir, 'ttl.yml'), `${EXAMPLE}brokerTokenTtlS: 900\n`);
+  expect(read('ttl').environment.BROKER_TOKEN_TTL_S).toBe('900');
+  writeFileSync(join(dir, 'no-ttl.yml'), EXAMPLE);
+  expect(read('no-ttl').environment).not.toHaveProperty('BROKER_TOKEN_TTL_S');
+});
+
+test("a Data API cluster in another region than the stage's fails naming the field", () => {
+  const dataApi = EXAMPLE.replace('driver: proxy', 'driver: data-api').replace(/^  host:.*\n  port:.*\n/m, '  resourceArn: arn:aws:rds:us-west-2:123456789012:cluster:acme\n').replace(/^  tls: .*\n/m, '');
+  expect(problemWith('cluster-region', dataApi)).toBe(`${shown('cluster-region')}: database.resourceArn is in region us-west-2, not the stage's region eu-west-1 (the functions read it in their own region)`);
+});
+
 test('database.tls becomes DB_TLS: verify-full unless the stage says otherwise; only proxy stages have it', () => {
   writeFileSync(join(dir, 'tls-default.yml'), EXAMPLE.replace(/^  tls: .*\n/m, ''));
   expect(read('tls-default').environment.DB_TLS).toBe('verify-full');
@@ -63,6 +75,9 @@ test.each([
   ['a secret that is no ARN', EXAMPLE.replace(/secretArn: .*/, 'secretArn: my-db-secret'), 'database.secretArn must be an ARN of the form arn:aws:secretsmanager:<region>:<account>:…'],
   ['a data-api tenant without a cluster ARN', EXAMPLE.replace('driver: proxy', 'driver: data-api').replace(/^  host:.*\n  port:.*\n/m, '').replace(/^  tls:.*\n/m, ''), 'database.resourceArn is required'],
   ['a bad subnet id', EXAMPLE.replace('subnet-0a1b2c3d4e5f60001', 'subnet-XYZ'), 'vpc.subnetIds.0 must be a subnet id (subnet-…)'],
+  ['a database secret in another region', EXAMPLE.replace(/(  secretArn: arn:aws:secretsmanager:)eu-west-1:/, '$1us-east-1:'), "database.secretArn is in region us-east-1, not the stage's region eu-west-1 (the functions read it in their own region)"],
+  ['a broker-token secret in another region', EXAMPLE.replace(/(brokerTokenSecretArn: arn:aws:secretsmanager:)eu-west-1:/, '$1eu-central-1:'), "brokerTokenSecretArn is in region eu-central-1, not the stage's region eu-west-1 (the functions read it in their own region)"],
+  ['a token TTL out of range', `${EXAMPLE}brokerTokenTtlS: 5\n`, 'brokerTokenTtlS Too small: expected number to be >=30'],
 ])('a stage file with %s fails naming the field', (_what, yaml, message) => {
   expect(problemWith('bad', yaml)).toBe(`${shown('bad')}: ${message}`);
 });
