@@ -59,13 +59,16 @@ function line(record: object): string {
 
 /**
  * stdout by file descriptor: `process.stdout` costs about 3 ms to set up on first use, which a
- * cold start would pay for its first line. A full pipe (EAGAIN) is retried briefly; a line that
- * still cannot be written is dropped rather than failing the request that logged it.
+ * cold start would pay for its first line. A full pipe (EAGAIN) is retried briefly; a line none of
+ * which could be written is dropped rather than failing the request that logged it. A line that is
+ * partly written is always finished (as pino's own destination does): cut short, its head would run
+ * into the next record and break both lines.
  */
 export const stdout: LogDestination = {
   write(text: string) {
     let buf = Buffer.from(text);
-    for (let attempt = 0; buf.length > 0 && attempt < 50; ) {
+    const size = buf.length;
+    for (let attempt = 0; buf.length > 0 && (attempt < 50 || buf.length < size); ) {
       try {
         const n = writeSync(1, buf);
         buf = buf.subarray(n);

@@ -51,13 +51,14 @@ function isJson(text: string): boolean {
 }
 
 /**
- * A scalar field: strings as they are, numbers and booleans as text; null and "" are unset. A
+ * A scalar field: strings as they are, finite numbers and booleans as text; null and "" are unset
+ * (a JSON number too large for a double, such as 1e999, is refused, not read as "Infinity"). A
  * missing key runs the field too, as `undefined` (the default, a function, makes valibot read an
  * absent key), so the checks piped after it judge a missing field as they judge an unset one.
  */
 export const scalar = (name: string) =>
   v.pipe(
-    v.optional(v.union([v.string(), v.number(), v.boolean(), v.null()], `${name} must be a string`), () => undefined),
+    v.optional(v.union([v.string(), schema.number(), v.boolean(), v.null()], `${name} must be a string`), () => undefined),
     v.check((value) => typeof value !== 'string' || value.isWellFormed(), `${name} is not valid Unicode (a lone surrogate)`),
     v.transform((value: string | number | boolean | null | undefined) => (value === null || value === undefined || value === '' ? undefined : String(value))),
   );

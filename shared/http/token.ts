@@ -92,9 +92,13 @@ export function sameToken(expected: string, presented: string): boolean {
   return timingSafeEqual(digest(expected), digest(presented));
 }
 
-/** The credential in an Authorization header: scheme `Bearer` in any case, then the token. */
+/**
+ * The credential in an Authorization header: scheme `Bearer` in any case, then the token. Only
+ * HTTP's own whitespace (space, tab) around it is dropped: a token followed by any other character
+ * (a no-break space, a BOM) is not the token.
+ */
 function bearerOf(value: string): { token: string } | { problem: string } {
-  const m = /^(\S+)(?:[ \t]+(\S+))?$/.exec(value.trim());
+  const m = /^(\S+)(?:[ \t]+(\S+))?$/.exec(value.replace(/^[ \t]+|[ \t]+$/g, ''));
   if (!m) return { problem: 'Authorization header is malformed; expected "Bearer <token>"' };
   if (m[1]?.toLowerCase() !== 'bearer') return { problem: 'Authorization header must use the Bearer scheme' };
   if (m[2] === undefined) return { problem: 'Authorization header has an empty Bearer token' };

@@ -155,6 +155,9 @@ describe.each(ENGINES)('DB_TLS on a TLS-only %s', (engine, tlsQuery) => {
     expect(ignored.logs).toContain(tlsFailure('UNABLE_TO_VERIFY_LEAF_SIGNATURE'));
     expect(ignored.logs).not.toContain('tls-pw-4');
     expect((await answers({ ...e, AUTHN_BACKEND_FAILURE: 'deny', AUTHZ_BACKEND_FAILURE: 'ignore' })).auth).toEqual({ result: 'deny' });
+    // A refused certificate is an outage, never a "no match": AUTHZ_NO_MATCH=allow does not let it through.
+    expect((await answers({ ...e, AUTHZ_NO_MATCH: 'allow', AUTHZ_BACKEND_FAILURE: 'ignore' })).acl).toEqual({ result: 'ignore' });
+    expect((await answers({ ...e, AUTHZ_NO_MATCH: 'allow' })).acl).toEqual({ result: 'deny' });
   });
 
   it('require: encrypts without checking the certificate, so it connects to both servers', async () => {

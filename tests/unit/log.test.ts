@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createLogger } from '../../shared/log.js';
 
 /** The logger: pino's light build writing one JSON line per record to its destination. */
@@ -54,3 +55,41 @@ test('a record JSON cannot hold becomes an error record naming the problem, neve
     [50, 'a log record could not be written as JSON'],
   ]);
 });
+
+/**
+ * Runs a process that logs `count` records of `size` bytes through the real stdout destination,
+ * its stdout made non-blocking (as a pipe shared with a non-blocking writer is) and not read for
+ * `stallMs`: the records' lines as the reader got them.
+ */
+function loggedThroughFullPipe(size: number, count: number, stallMs: number): Promise<string[]> {
+  const root = new URL('../../', import.meta.url).pathname;
+  const script = `
+    const { createLogger } = await import(${JSON.stringify(`${root}shared/log.ts`)});
+    process.stdout._handle.setBlocking(false);
+    const log = createLogger('info');
+    const big = 'x'.repeat(${size});
+    for (let i = 0; i < ${count}; i++) log.info({ i, big }, 'record');
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.pause();
+    setTimeout(() => child.stdout.resume(), stallMs);
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', () => resolve(out.split('\n').slice(0, -1)));
+  });
+}
+
+test.each([3000, 50_000, 300_000])('a full pipe never leaves half a line: every line is one whole record (%d-byte records)', async (size) => {
+  const lines = await loggedThroughFullPipe(size, 30, 1000);
+  expect(lines.length).toBeGreaterThan(0);
+  const seen = lines.map((l) => {
+    const r = JSON.parse(l) as { i: number; big: string; msg: string };
+    expect([r.msg, r.big.length]).toEqual(['record', size]);
+    return r.i;
+  });
+  // Whole records may be dropped while the pipe is full, never reordered or repeated.
+  expect(seen).toEqual([...seen].sort((a, b) => a - b));
+  expect(new Set(seen).size).toBe(seen.length);
+}, 30_000);

@@ -81,3 +81,16 @@ test('an array is not an object', () => {
 test('client_attrs keeps every key, constructor and prototype included', () => {
   expect(parseAuthnRequest(json('/mqtt/auth', { username: 'u', client_attrs: { constructor: 'x', prototype: 'y', b: 2 } })).client_attrs).toEqual({ constructor: 'x', prototype: 'y', b: '2' });
 });
+
+test.each([
+  ['/mqtt/auth', { username: 'u', password: '1e999' }, 'password must be a string', (r: HttpRequest) => parseAuthnRequest(r)],
+  ['/mqtt/auth', { username: '-1e999', password: 'p' }, 'username must be a string', (r: HttpRequest) => parseAuthnRequest(r)],
+  ['/mqtt/auth', { username: 'u', 'client_attrs.role': '1e999' }, 'client_attrs.role must be a string', (r: HttpRequest) => parseAuthnRequest(r)],
+  ['/mqtt/auth', { username: 'u', client_attrs: { role: '1e999' } }, 'client_attrs value must be a string', (r: HttpRequest) => parseAuthnRequest(r)],
+  ['/mosquitto/acl', { username: 'u', topic: '1e999', acc: 1 }, 'topic must be a string', (r: HttpRequest) => parseMosquittoAcl(r)],
+])('a JSON number beyond a double (%s %j) is a 400, never the text "Infinity"', (path, fields, message, parse) => {
+  // JSON.stringify cannot write 1e999: the marked strings become bare numbers in the body.
+  const body = JSON.stringify(fields).replace(/"(-?1e999)"/g, '$1');
+  expect(body).toContain('1e999');
+  expect(messageOf(() => parse({ method: 'POST', path, headers: { 'content-type': 'application/json' }, query: new Map(), body }))).toBe(message);
+});

@@ -36,6 +36,15 @@ describe('checkToken', () => {
     expect(checkToken(TOKEN, { ...none, pathSegment: TOKEN.toUpperCase() })).toEqual(wrong);
   });
 
+  it('drops only spaces and tabs around the header value: other Unicode whitespace is not part of a right token', () => {
+    const malformed = { ok: false, problem: 'Authorization header is malformed; expected "Bearer <token>"' };
+    for (const ws of ['\u00a0', '\ufeff', '\u2028', '\u3000', '\u000b', '\r', '\n']) {
+      expect(checkToken(TOKEN, { ...none, authorization: `Bearer ${TOKEN}${ws}` })).toEqual(malformed);
+      expect(checkToken(TOKEN, { ...none, authorization: `${ws}Bearer ${TOKEN}` })).not.toEqual({ ok: true });
+      expect(checkToken(TOKEN, { ...none, pathSegment: encodeURIComponent(`${TOKEN}${ws}`) })).toEqual({ ok: false, problem: 'broker token is wrong' });
+    }
+  });
+
   it('needs every credential presented to be right', () => {
     expect(checkToken(TOKEN, { authorization: `Bearer ${TOKEN}`, pathSegment: TOKEN })).toEqual({ ok: true });
     expect(checkToken(TOKEN, { authorization: `Bearer ${TOKEN}`, pathSegment: 'nope' })).toEqual({ ok: false, problem: 'broker token is wrong' });
