@@ -39,8 +39,8 @@ const AclSchema = lazy(() => schema.object({
 
 type ClientFields = { username?: string | undefined; clientid?: string | undefined; ipaddr?: string | undefined; cn?: string | undefined; dn?: string | undefined };
 
-function client(v: ClientFields): ClientInfo {
-  return { ...defined({ username: v.username, clientid: v.clientid, peerhost: v.ipaddr, cert_common_name: v.cn, cert_subject: v.dn }), client_attrs: {} };
+function client(parsed: ClientFields): ClientInfo {
+  return { ...defined({ username: parsed.username, clientid: parsed.clientid, peerhost: parsed.ipaddr, cert_common_name: parsed.cn, cert_subject: parsed.dn }), client_attrs: {} };
 }
 
 /** `/emqx4/auth` and `/emqx4/superuser`. */
@@ -48,8 +48,8 @@ export function parseEmqx4Auth(req: HttpRequest): Emqx4AuthRequest {
   const fields = readFields(req);
   const which = endpoint(req);
   if (which === 'auth') {
-    const v = validate(AuthSchema(), fields);
-    return { kind: 'auth', client: { ...client(v), ...defined({ password: v.password }) } };
+    const parsed = validate(AuthSchema(), fields);
+    return { kind: 'auth', client: { ...client(parsed), ...defined({ password: parsed.password }) } };
   }
   if (which === 'superuser') return { kind: 'superuser', client: client(validate(SuperuserSchema(), fields)) };
   throw new BadRequestError(`unknown EMQX 4 authentication path ${req.path.slice(0, 60)}`);
@@ -57,8 +57,8 @@ export function parseEmqx4Auth(req: HttpRequest): Emqx4AuthRequest {
 
 /** `/emqx4/acl`: `access` 1 is a subscription, 2 a publish; the mountpoint plays no part. */
 export function parseEmqx4Acl(req: HttpRequest): AclRequest {
-  const v = validate(AclSchema(), readFields(req));
-  return { ...client(v), topic: v.topic, action: v.access === '1' ? 'subscribe' : 'publish' };
+  const parsed = validate(AclSchema(), readFields(req));
+  return { ...client(parsed), topic: parsed.topic, action: parsed.access === '1' ? 'subscribe' : 'publish' };
 }
 
 export type Emqx4Check = 'auth' | 'superuser' | 'acl';

@@ -145,10 +145,10 @@ function clientAttrs(fields: Fields, nested: Record<string, string | undefined> 
 const clientSchema = () => schema.object(clientShape());
 type ClientFields = v.InferOutput<ReturnType<typeof clientSchema>>;
 
-function client(fields: Fields, v: ClientFields): ClientInfo {
+function client(fields: Fields, parsed: ClientFields): ClientInfo {
   return {
-    ...defined({ username: v.username, clientid: v.clientid, peerhost: v.peerhost, cert_common_name: v.cert_common_name, cert_subject: v.cert_subject, zone: v.zone }),
-    client_attrs: clientAttrs(fields, v.client_attrs),
+    ...defined({ username: parsed.username, clientid: parsed.clientid, peerhost: parsed.peerhost, cert_common_name: parsed.cert_common_name, cert_subject: parsed.cert_subject, zone: parsed.zone }),
+    client_attrs: clientAttrs(fields, parsed.client_attrs),
   };
 }
 
@@ -161,20 +161,20 @@ export function defined<T extends Record<string, string | undefined>>(o: T): { [
 
 export function parseAuthnRequest(req: HttpRequest): AuthnRequest {
   const fields = readFields(req);
-  const v = validate(AuthnSchema(), fields);
-  return { ...client(fields, v), ...defined({ password: v.password, cert_pem: v.cert_pem }) };
+  const parsed = validate(AuthnSchema(), fields);
+  return { ...client(fields, parsed), ...defined({ password: parsed.password, cert_pem: parsed.cert_pem }) };
 }
 
 export function parseAclRequest(req: HttpRequest): AclRequest {
   const fields = readFields(req);
-  const v = validate(AclSchema(), fields);
-  const action = v.action ?? (v.access === '1' ? 'subscribe' : v.access === '2' ? 'publish' : undefined);
+  const parsed = validate(AclSchema(), fields);
+  const action = parsed.action ?? (parsed.access === '1' ? 'subscribe' : parsed.access === '2' ? 'publish' : undefined);
   if (action === undefined) throw new BadRequestError('action is required (publish or subscribe; or access 1 or 2)');
   return {
-    ...client(fields, v),
-    topic: v.topic,
+    ...client(fields, parsed),
+    topic: parsed.topic,
     action,
-    ...(v.qos === undefined ? {} : { qos: Number(v.qos) as 0 | 1 | 2 }),
-    ...(v.retain === undefined ? {} : { retain: v.retain === 'true' || v.retain === '1' }),
+    ...(parsed.qos === undefined ? {} : { qos: Number(parsed.qos) as 0 | 1 | 2 }),
+    ...(parsed.retain === undefined ? {} : { retain: parsed.retain === 'true' || parsed.retain === '1' }),
   };
 }

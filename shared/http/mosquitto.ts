@@ -40,20 +40,20 @@ export function parseMosquittoAuth(req: HttpRequest): MosquittoAuthRequest {
   const fields = fieldsOf(req);
   const which = endpoint(req);
   if (which === 'user') {
-    const v = validate(UserSchema(), fields);
-    return { kind: 'user', client: { ...defined({ username: v.username, clientid: v.clientid, password: v.password }), client_attrs: {} } };
+    const parsed = validate(UserSchema(), fields);
+    return { kind: 'user', client: { ...defined({ username: parsed.username, clientid: parsed.clientid, password: parsed.password }), client_attrs: {} } };
   }
   if (which === 'superuser') {
-    const v = validate(SuperuserSchema(), fields);
-    return { kind: 'superuser', client: { username: v.username, client_attrs: {} } };
+    const parsed = validate(SuperuserSchema(), fields);
+    return { kind: 'superuser', client: { username: parsed.username, client_attrs: {} } };
   }
   throw new BadRequestError(`unknown mosquitto-go-auth path ${req.path.slice(0, 60)}`);
 }
 
 /** `/mosquitto/acl`. */
 export function parseMosquittoAcl(req: HttpRequest): MosquittoAclRequest {
-  const v = validate(AclSchema(), fieldsOf(req));
-  return { client: { ...defined({ username: v.username, clientid: v.clientid }), client_attrs: {} }, topic: v.topic, acc: Number(v.acc) as Acc };
+  const parsed = validate(AclSchema(), fieldsOf(req));
+  return { client: { ...defined({ username: parsed.username, clientid: parsed.clientid }), client_attrs: {} }, topic: parsed.topic, acc: Number(parsed.acc) as Acc };
 }
 
 export type ResponseMode = 'status' | 'json' | 'text';

@@ -44,12 +44,12 @@ export function parseRabbitAuth(req: HttpRequest): RabbitAuthRequest {
   const fields = readFields(req);
   const which = endpoint(req);
   if (which === 'user') {
-    const v = validate(UserSchema(), fields);
-    return { kind: 'user', client: { ...defined({ username: v.username, clientid: v.client_id, password: v.password }), client_attrs: {} } };
+    const parsed = validate(UserSchema(), fields);
+    return { kind: 'user', client: { ...defined({ username: parsed.username, clientid: parsed.client_id, password: parsed.password }), client_attrs: {} } };
   }
   if (which === 'vhost') {
-    const v = validate(VhostSchema(), fields);
-    return { kind: 'vhost', username: v.username, vhost: v.vhost };
+    const parsed = validate(VhostSchema(), fields);
+    return { kind: 'vhost', username: parsed.username, vhost: parsed.vhost };
   }
   throw new BadRequestError(`unknown RabbitMQ authentication path ${req.path.slice(0, 60)}`);
 }
@@ -59,18 +59,18 @@ export function parseRabbitAcl(req: HttpRequest): RabbitAclRequest {
   const fields = readFields(req);
   const which = endpoint(req);
   if (which === 'resource') {
-    const v = validate(ResourceSchema(), fields);
-    return { kind: 'resource', username: v.username, ...defined({ clientid: v.client_id }), resource: v.resource, name: v.name, permission: v.permission };
+    const parsed = validate(ResourceSchema(), fields);
+    return { kind: 'resource', username: parsed.username, ...defined({ clientid: parsed.client_id }), resource: parsed.resource, name: parsed.name, permission: parsed.permission };
   }
   if (which === 'topic') {
-    const v = validate(TopicSchema(), fields);
+    const parsed = validate(TopicSchema(), fields);
     const acl: AclRequest = {
-      ...defined({ username: v.username, clientid: v['variable_map.client_id'] }),
+      ...defined({ username: parsed.username, clientid: parsed['variable_map.client_id'] }),
       client_attrs: {},
-      topic: topicOfRoutingKey(v.routing_key),
-      action: v.permission === 'write' ? 'publish' : 'subscribe',
+      topic: topicOfRoutingKey(parsed.routing_key),
+      action: parsed.permission === 'write' ? 'publish' : 'subscribe',
     };
-    return { kind: 'topic', acl, tags: (v.tags ?? '').split(' ').filter((t) => t !== '') };
+    return { kind: 'topic', acl, tags: (parsed.tags ?? '').split(' ').filter((t) => t !== '') };
   }
   throw new BadRequestError(`unknown RabbitMQ authorization path ${req.path.slice(0, 60)}`);
 }

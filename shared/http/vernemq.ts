@@ -45,20 +45,20 @@ export function parseVerne(req: HttpRequest): VerneRequest {
   const hook = v5 ? named.slice(0, -3) : named;
   if (!HOOKS.has(hook)) throw new BadRequestError(`vernemq-hook header ${JSON.stringify(named.slice(0, 40))} is not auth_on_register, auth_on_subscribe or auth_on_publish (or their _m5 forms)`);
   const fields = readFields(req);
-  const client = (v: { username: string | undefined; client_id: string | undefined; peer_addr: string | undefined }): ClientInfo => ({
-    ...defined({ username: v.username, clientid: v.client_id, peerhost: v.peer_addr }),
+  const client = (parsed: { username: string | undefined; client_id: string | undefined; peer_addr: string | undefined }): ClientInfo => ({
+    ...defined({ username: parsed.username, clientid: parsed.client_id, peerhost: parsed.peer_addr }),
     client_attrs: {},
   });
   if (hook === 'auth_on_register') {
-    const v = validate(RegisterSchema(), fields);
-    return { hook, v5, client: { ...client(v), ...defined({ password: v.password }) } };
+    const parsed = validate(RegisterSchema(), fields);
+    return { hook, v5, client: { ...client(parsed), ...defined({ password: parsed.password }) } };
   }
   if (hook === 'auth_on_subscribe') {
-    const v = validate(SubscribeSchema(), fields);
-    return { hook, v5, client: client(v), topics: v.topics };
+    const parsed = validate(SubscribeSchema(), fields);
+    return { hook, v5, client: client(parsed), topics: parsed.topics };
   }
-  const v = validate(PublishSchema(), fields);
-  return { hook: 'auth_on_publish', v5, client: client(v), topic: v.topic, ...(v.qos === undefined ? {} : { qos: v.qos }), ...(v.retain === undefined ? {} : { retain: v.retain }) };
+  const parsed = validate(PublishSchema(), fields);
+  return { hook: 'auth_on_publish', v5, client: client(parsed), topic: parsed.topic, ...(parsed.qos === undefined ? {} : { qos: parsed.qos }), ...(parsed.retain === undefined ? {} : { retain: parsed.retain }) };
 }
 
 /** `ok` (with the subscribe rewrite, if any), `next`, or an error that refuses. */
