@@ -120,9 +120,10 @@ function leanPlugin({ passwordHash } = {}) {
 }
 
 /**
- * Every plugin of a stage's bundle: its database driver only, the lean library entry points, and
- * the hashing libraries its PASSWORD_HASH needs. `stage.passwordHash` is the PASSWORD_HASH
- * environment value (undefined: the default, a salted SHA-256).
+ * Every plugin of a stage's bundle: its database driver only, the lean library entry points and
+ * the hashing libraries its PASSWORD_HASH needs, and the http source only when `stage.sources`
+ * names it. `stage.passwordHash` is the PASSWORD_HASH environment value (undefined: the default, a
+ * salted SHA-256).
  */
 function stagePlugins(stage) {
   return [driverPlugin(stage), leanPlugin(stage), sourcesPlugin(stage)];
