@@ -217,7 +217,7 @@ test("a handler bundle logs through pino's light build: its cold start writes on
   const dir = mkdtempSync(join(tmpdir(), 'maf-bundle-'));
   try {
     const file = join(dir, 'auth.cjs');
-    // What process.moduleLoadList holds of three built-ins the cold start must not load, after the handler's load.
+    // What process.moduleLoadList holds of four built-ins the cold start must not load, after the handler's load.
     const entry = `import { handler } from './functions/auth.ts';
 import { createLogger } from './shared/log.ts';
 const loaded = ['NativeModule stream/web', 'NativeModule worker_threads', 'NativeModule assert', 'NativeModule tls'].filter((m) => process.moduleLoadList.includes(m));
