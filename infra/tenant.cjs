@@ -111,7 +111,7 @@ const StageFile = v.pipe(
         authzBackendFailure: v.optional(oneOf(['deny', 'ignore'])),
       }),
     ),
-    connectAcl: v.optional(strict({ enabled: v.boolean(expected('boolean')), ttlS: v.optional(int()) })),
+    connectAcl: v.optional(strict({ enabled: v.boolean(expected('boolean')), ttlS: v.optional(int(60, 31536000)) })),
     mosquittoResponseMode: v.optional(oneOf(['status', 'json', 'text'])),
     logLevel: v.optional(oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
     memorySize: v.optional(int(128, 10240)),

@@ -77,6 +77,7 @@ test.each([
   ['a bad subnet id', EXAMPLE.replace('subnet-0a1b2c3d4e5f60001', 'subnet-XYZ'), 'vpc.subnetIds.0 must be a subnet id (subnet-…)'],
   ['a database secret in another region', EXAMPLE.replace(/(  secretArn: arn:aws:secretsmanager:)eu-west-1:/, '$1us-east-1:'), "database.secretArn is in region us-east-1, not the stage's region eu-west-1 (the functions read it in their own region)"],
   ['a broker-token secret in another region', EXAMPLE.replace(/(brokerTokenSecretArn: arn:aws:secretsmanager:)eu-west-1:/, '$1eu-central-1:'), "brokerTokenSecretArn is in region eu-central-1, not the stage's region eu-west-1 (the functions read it in their own region)"],
+  ['a connect-time ACL TTL out of range', `${EXAMPLE}connectAcl:\n  enabled: true\n  ttlS: 10\n`, 'connectAcl.ttlS Too small: expected number to be >=60'],
   ['a token TTL out of range', `${EXAMPLE}brokerTokenTtlS: 5\n`, 'brokerTokenTtlS Too small: expected number to be >=30'],
 ])('a stage file with %s fails naming the field', (_what, yaml, message) => {
   expect(problemWith('bad', yaml)).toBe(`${shown('bad')}: ${message}`);
