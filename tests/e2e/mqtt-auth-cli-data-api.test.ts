@@ -13,7 +13,9 @@ import { localAwsEnv } from '../helpers/secrets-server.js';
 /**
  * The `mqtt-auth` program with DB_DRIVER=data-api (a child process; the SDK pointed at the local
  * Data API endpoint over real PostgreSQL and MariaDB): every command but import works, and what it
- * writes is what the handlers read over the same settings. Import refuses before any call.
+ * writes is what the handlers read over the same settings. Import refuses before any call. The
+ * endpoint binds strings as VARCHAR on PostgreSQL, as the service does, so an uncast comparison with
+ * a non-text column fails here as it would on Aurora.
  */
 
 const HASH = 'ac63a624e7074776d677dd61a003b8c803eb11db004d0ec6ae032a5d7c9c5caf';
@@ -37,7 +39,7 @@ describe.each<[Engine]>([['postgres'], ['mysql']])('mqtt-auth with DB_DRIVER=dat
   const rows = async (table: string) => Number((await db.exec(`SELECT COUNT(*) AS n FROM ${table}`))[0]?.['n']);
 
   beforeAll(async () => {
-    api = (await dataApiFor('data-api')) as DataApiServer;
+    api = (await dataApiFor('data-api', { stringsAsVarchar: true })) as DataApiServer;
     db = await freshDatabase(engine, `maf_e2e_cli_da_${engine}`);
     env = { ...localAwsEnv({ rdsData: api.url }), ...driverEnv('data-api', engine, db, {}) };
   });

@@ -111,7 +111,16 @@ interface Transaction {
   readonly held: Held;
 }
 
-export async function startDataApiServer(): Promise<DataApiServer> {
+export interface DataApiServerOptions {
+  /**
+   * PostgreSQL: bind a string value as VARCHAR, as the service does (pgjdbc's default), so a
+   * statement comparing one with a non-text column fails unless it casts. Off: untyped, which
+   * PostgreSQL reads as the column's type.
+   */
+  readonly stringsAsVarchar?: boolean;
+}
+
+export async function startDataApiServer(opts: DataApiServerOptions = {}): Promise<DataApiServer> {
   const resources = new Map<string, Resource>();
   const secrets = new Map<string, Credentials>();
   const pools = new Map<string, Pool>();
@@ -124,7 +133,7 @@ export async function startDataApiServer(): Promise<DataApiServer> {
     const key = JSON.stringify([resource, creds, database]);
     let pool = pools.get(key);
     if (!pool) {
-      pool = resource.engine === 'postgres' ? postgresPool(resource.server, creds, database) : mysqlPool(resource.server, creds, database);
+      pool = resource.engine === 'postgres' ? postgresPool(resource.server, creds, database, opts.stringsAsVarchar === true) : mysqlPool(resource.server, creds, database);
       pools.set(key, pool);
     }
     return pool;
@@ -301,11 +310,12 @@ const withCredentials = (server: string, creds: Credentials, database: string | 
   return u.toString();
 };
 
-function postgresPool(server: string, creds: Credentials, database: string | undefined): Pool {
+function postgresPool(server: string, creds: Credentials, database: string | undefined, varchar: boolean): Pool {
   const sql = postgres(withCredentials(server, creds, database), { max: 3, prepare: false, onnotice: () => {}, connect_timeout: 2 });
   const INT8 = 20;
+  const VARCHAR = 1043;
   const runOn = async (q: postgres.Sql | postgres.ReservedSql, text: string, values: unknown[]): Promise<Result> => {
-    const rows = await q.unsafe(text, values as never[]);
+    const rows = await q.unsafe(text, (varchar ? values.map((v) => (typeof v === 'string' ? sql.typed(v, VARCHAR) : v)) : values) as never[]);
     const columns = rows.columns ?? [];
     return {
       columns: columns.map((c) => ({ name: c.name, typeName: String(c.type) })),

@@ -76,7 +76,7 @@ describe.each<[Engine]>([['postgres'], ['mysql']])('openSession with DB_DRIVER=d
   const insert = `INSERT INTO mqtt_builtin_user (user_id, password_hash) VALUES (${m(1)}, ${m(2)})`;
   const users = async () => (await db.exec('SELECT user_id FROM mqtt_builtin_user ORDER BY user_id')).map((r) => (Buffer.isBuffer(r['user_id']) ? r['user_id'].toString('utf8') : String(r['user_id'])));
   beforeAll(async () => {
-    api = (await dataApiFor('data-api')) as DataApiServer;
+    api = (await dataApiFor('data-api', { stringsAsVarchar: true })) as DataApiServer;
     db = await freshDatabase(engine, `maf_it_session_da_${engine}`);
     session = await openSession(loadSettings(driverEnv('data-api', engine, db, {})));
   });
