@@ -1,5 +1,6 @@
 import { BeginTransactionCommand, CommitTransactionCommand, RDSDataClient, RollbackTransactionCommand } from '@aws-sdk/client-rds-data';
 import { regionOf } from '../aws/secrets.js';
+import { BackendError } from '../errors.js';
 import { findMarkers, type Dialect } from '../template.js';
 import type { Row } from '../types.js';
 import { dataApiError, decodeRecords, statement } from './data-api.js';
@@ -64,7 +65,7 @@ export function dataApiSession(opts: DataApiSessionOptions): SqlSession {
         client.send(new BeginTransactionCommand({ ...target, ...(opts.database === undefined ? {} : { database: opts.database }) }), { abortSignal }),
       );
       const transactionId = begun.transactionId;
-      if (transactionId === undefined) throw dataApiError(new Error('BeginTransaction returned no transactionId'));
+      if (transactionId === undefined) throw new BackendError('Data API BeginTransaction returned no transactionId', 'DATA_API_NO_TRANSACTION');
       let out: Awaited<ReturnType<typeof fn>>;
       try {
         out = await fn({ dialect: opts.dialect, query: (text, params) => run(text, params, transactionId) });
