@@ -21,9 +21,13 @@ export class TablesMissing extends Error {
   override readonly name = 'TablesMissing';
 }
 
-/** {@link withSession} for commands that need the built-in tables (all but migrate). */
-export function withTables<T>(fn: (session: SqlSession, settings: Settings) => Promise<T>): Promise<T> {
+/**
+ * {@link withSession} for commands that need the built-in tables (all but migrate). `refuse`, when
+ * given, sees the session before anything is read and may throw to stop the command there.
+ */
+export function withTables<T>(fn: (session: SqlSession, settings: Settings) => Promise<T>, refuse?: (session: SqlSession) => void): Promise<T> {
   return withSession(async (session, settings) => {
+    refuse?.(session);
     if (!(await builtinTablesExist(session))) throw new TablesMissing('the built-in tables do not exist in this database; run mqtt-auth migrate first');
     return fn(session, settings);
   });

@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { ImportStopped, importRecords, type ImportKind, type ImportSummary } from '../../shared/builtin/bulk.js';
 import { formatOf, type Format } from '../../shared/builtin/readers.js';
 import type { SqlSession } from '../../shared/db/session.js';
+import { ConfigError } from '../../shared/errors.js';
 import type { Settings } from '../../shared/settings.js';
 import { say, warn, withTables } from './builtin-common.js';
 
@@ -52,11 +53,24 @@ export interface RunOptions {
 }
 
 /**
+ * Import remembers the records it has seen in a temporary table that outlives each batch's
+ * transaction; over the RDS Data API the next call may find it gone, so import refuses to start.
+ */
+export function requireSessionState(session: SqlSession): void {
+  if (session.keepsSessionState) return;
+  throw new ConfigError(
+    'DB_DRIVER',
+    'import keeps a temporary table across its batches, which the RDS Data API does not keep between calls; run mqtt-auth import with DATABASE_URL (or DB_DRIVER=proxy and DB_HOST) pointing at the cluster',
+  );
+}
+
+/**
  * What `mqtt-auth import` does once its arguments are checked: stream `file` (or stdin for `-`)
  * into the built-in tables with a progress bar on a terminal, print the summary, and set the exit
  * code (1 when a record was rejected or the import stopped). Returns the summary.
  */
 export async function runImport(session: SqlSession, settings: Settings, kind: ImportKind, file: string, opts: RunOptions): Promise<ImportSummary> {
+  requireSessionState(session);
   const stream = file === '-' ? undefined : createReadStream(file);
   const input: Readable = stream ?? process.stdin;
   const bar = progress(stream ? (await stat(file)).size : undefined, stream);
@@ -103,6 +117,6 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      await withTables((session, settings) => runImport(session, settings, kind, file, { format, batchSize, dryRun: opts.dryRun ?? false, json: opts.json ?? false }));
+      await withTables((session, settings) => runImport(session, settings, kind, file, { format, batchSize, dryRun: opts.dryRun ?? false, json: opts.json ?? false }), requireSessionState);
     });
 }

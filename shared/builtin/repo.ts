@@ -109,9 +109,11 @@ export async function upsertRules(db: SqlRunner, rules: readonly BuiltinRule[]):
 
 /** Removes one rule by id; false when there was none. */
 export async function deleteRule(db: SqlRunner, id: string): Promise<boolean> {
-  const rows = await db.query(`SELECT id FROM ${ACL_TABLE} WHERE id = ${marker(db, 1)}`, [id]);
+  // The Data API binds a string as VARCHAR on PostgreSQL, which does not compare with a bigint unless cast.
+  const byId = `id = ${db.dialect === 'postgres' ? `${marker(db, 1)}::bigint` : marker(db, 1)}`;
+  const rows = await db.query(`SELECT id FROM ${ACL_TABLE} WHERE ${byId}`, [id]);
   if (rows.length === 0) return false;
-  await db.query(`DELETE FROM ${ACL_TABLE} WHERE id = ${marker(db, 1)}`, [id]);
+  await db.query(`DELETE FROM ${ACL_TABLE} WHERE ${byId}`, [id]);
   return true;
 }
 

@@ -24,14 +24,16 @@ const TRANSIENT = new Set(['DatabaseResumingException', 'DatabaseUnavailableExce
 
 /**
  * One ExecuteStatement: the statement with named markers (`:p1`, `:p2`…), every value a string
- * parameter, column metadata included (rows are decoded by name), never left running past a timeout.
+ * parameter, column metadata included (rows are decoded by name), never left running past a timeout;
+ * with a transactionId, inside that transaction.
  */
-export function statement(opts: Pick<DataApiOptions, 'resourceArn' | 'secretArn' | 'database'>, text: string, params: readonly string[]): ExecuteStatementCommand {
+export function statement(opts: Pick<DataApiOptions, 'resourceArn' | 'secretArn' | 'database'>, text: string, params: readonly string[], transactionId?: string): ExecuteStatementCommand {
   return new ExecuteStatementCommand({
     resourceArn: opts.resourceArn,
     secretArn: opts.secretArn,
     sql: text,
     ...(opts.database === undefined ? {} : { database: opts.database }),
+    ...(transactionId === undefined ? {} : { transactionId }),
     parameters: params.map((value, i) => ({ name: `p${i + 1}`, value: { stringValue: value } })),
     includeResultMetadata: true,
     continueAfterTimeout: false,
@@ -74,7 +76,7 @@ export function createDataApiStore(opts: DataApiOptions): SqlStore {
 }
 
 /** An SDK failure as an error `resilient` reads: transient ones carry a retryable code. */
-function dataApiError(err: unknown): unknown {
+export function dataApiError(err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   if (err.name === 'AbortError') return new BackendError('Data API query aborted at the deadline', 'TIMEOUT');
   const code = TRANSIENT.has(err.name) ? 'DATA_API_TRANSIENT' : (errorCode(err) ?? err.name);

@@ -29,6 +29,7 @@ export async function mysqlSession(target: string | DbTarget): Promise<SqlSessio
   };
   return {
     dialect: 'mysql',
+    keepsSessionState: true,
     query,
     async transaction(fn) {
       await query('START TRANSACTION', []);

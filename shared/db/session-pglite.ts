@@ -26,6 +26,7 @@ export async function pgliteSession(dataDir: string): Promise<SqlSession> {
   };
   return {
     dialect: 'postgres',
+    keepsSessionState: true,
     query: (text, params) => run(db, text, params),
     transaction: (fn) => db.transaction((tx) => fn({ dialect: 'postgres', query: (text, params) => run(tx, text, params) })),
     close: async () => {

@@ -28,6 +28,7 @@ export function postgresSession(target: string | DbTarget): SqlSession {
   };
   return {
     dialect: 'postgres',
+    keepsSessionState: true,
     query: (text, params) => run(sql, text, params),
     async transaction(fn) {
       try {

@@ -1,4 +1,4 @@
-import { BackendError, ConfigError } from '../errors.js';
+import { BackendError } from '../errors.js';
 import type { Settings } from '../settings.js';
 import type { Dialect } from '../template.js';
 import type { Row } from '../types.js';
@@ -7,11 +7,14 @@ import { errorCode } from './retry.js';
 
 /**
  * The write-capable port for operator tools (the `mqtt-auth` CLI): one connection held for the
- * whole run, so a transaction and a session's temporary table stay on it. Values are always bound
- * (`$n` for PostgreSQL, `?` for MySQL); a statement without values may hold DDL.
+ * whole run, so a transaction and a session's temporary table stay on it, except over the RDS Data
+ * API, where only a transaction's statements share a connection. Values are always bound (`$n` for
+ * PostgreSQL, `?` for MySQL); a statement without values may hold DDL.
  */
 export interface SqlSession {
   readonly dialect: Dialect;
+  /** False when state outside a transaction (a temporary table) may be gone by the next statement. */
+  readonly keepsSessionState: boolean;
   query(text: string, params: readonly string[]): Promise<Row[]>;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it rejects. */
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
@@ -22,21 +25,25 @@ export interface SqlSession {
 export type SqlRunner = Pick<SqlSession, 'dialect' | 'query'>;
 
 /**
- * A session on the database the settings name: DATABASE_URL, embedded PGlite (DATA_DIR), or the DB_*
- * form through RDS Proxy with credentials read once from Secrets Manager. The RDS Data API has no
- * connection to hold, so tools refuse it and ask for a direct endpoint instead.
+ * A session on the database the settings name: DATABASE_URL, embedded PGlite (DATA_DIR), the DB_*
+ * form through RDS Proxy with credentials read once from Secrets Manager, or the RDS Data API (which
+ * reads the secret itself and keeps no session state between calls).
  */
 export async function openSession(settings: Settings): Promise<SqlSession> {
   const db = settings.database;
   if (db.engine === 'pglite') return (await import('./session-pglite.js')).pgliteSession(db.dataDir);
   if (!('driver' in db)) return open(db.engine, db.url);
   if (db.driver === 'data-api') {
-    throw new ConfigError('DB_DRIVER', 'data-api has no connection to hold a transaction on; run mqtt-auth with DATABASE_URL (or DB_DRIVER=proxy and DB_HOST) pointing at the cluster');
+    const { dataApiSession } = await import('./session-data-api.js');
+    return dataApiSession({ dialect: db.engine, resourceArn: db.resourceArn, secretArn: db.secretArn, database: db.name, timeoutMs: DATA_API_CALL_MS });
   }
   const { cachedSecret, parseDbCredentials } = await import('../aws/secrets.js');
   const creds = parseDbCredentials(await cachedSecret(db.secretArn, { timeoutMs: settings.pool.connectTimeoutMs * 5 }).get(), db.secretArn);
   return open(db.engine, { host: db.host, port: db.port, database: db.name, user: creds.username, password: creds.password, tls: db.tls });
 }
+
+/** The longest one Data API call may take: the service ends a statement at 45 s, plus the round trip. */
+const DATA_API_CALL_MS = 50_000;
 
 async function open(engine: 'postgres' | 'mysql', target: string | DbTarget): Promise<SqlSession> {
   if (engine === 'postgres') return (await import('./session-postgres.js')).postgresSession(target);

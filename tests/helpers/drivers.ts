@@ -1,5 +1,5 @@
 import type { Engine, TestDatabase } from './databases.js';
-import { startDataApiServer, type DataApiServer } from './data-api-server.js';
+import { startDataApiServer, type DataApiServer, type DataApiServerOptions } from './data-api-server.js';
 import { useLocalAws } from './secrets-server.js';
 
 /**
@@ -21,9 +21,9 @@ export const resourceArn = (engine: Engine, name = 'test'): string => `arn:aws:r
 export const secretArn = (engine: Engine): string => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:maf-${engine}-AbCdEf`;
 
 /** Starts the Data API endpoint (for the data-api variant) with the live and a dead cluster per engine. */
-export async function dataApiFor(driver: Driver): Promise<DataApiServer | undefined> {
+export async function dataApiFor(driver: Driver, opts: DataApiServerOptions = {}): Promise<DataApiServer | undefined> {
   if (driver !== 'data-api') return undefined;
-  const server = await startDataApiServer();
+  const server = await startDataApiServer(opts);
   useLocalAws({ rdsData: server.url });
   for (const engine of ['postgres', 'mysql'] as const) {
     server.addResource(resourceArn(engine), { engine, server: SERVER[engine] });
