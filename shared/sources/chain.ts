@@ -3,6 +3,7 @@ import type { AuthzOutcome } from '../authz.js';
 import type { Logger } from '../log.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
 import type { Source, SourceAuthn, SourceAuthz, SourceDetail, SourceName } from './port.js';
+import { superuserAnswer } from './sql.js';
 
 /**
  * The chain set by `SOURCES`, with EMQX 5's semantics (emqx.md §10): sources are asked in order and
@@ -221,11 +222,10 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
         try {
           a = await link.source.superuser(client);
         } catch (err) {
-          // As a backend failure (sql.ts superuserAnswer): under `deny` the chain stops with no,
-          // so a later source never makes a superuser of someone this one could not look up.
+          // As a backend failure: under `deny` the chain stops with no, so a later source never
+          // makes a superuser of someone this one could not look up.
           log.error({ source: link.source.name, kind: 'superuser', error: describe(err), policy: link.authnFailure }, 'source failed');
-          const reason = `source ${link.source.name} failed`;
-          a = link.authnFailure === 'deny' ? { known: true as const, is_superuser: false, reason } : { known: false as const, reason };
+          a = superuserAnswer({ yes: false, known: false, failure: true, reason: `source ${link.source.name} failed` }, link.authnFailure);
         }
         steps.push({ source: link.source.name, result: a.known ? (a.is_superuser ? 'allow' : 'deny') : 'ignore', reason: a.reason, ms: round(clock() - t0) });
         if (!a.known) continue;
