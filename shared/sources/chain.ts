@@ -90,7 +90,7 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
   const log = opts.log;
 
   /** Runs one source, turning an exception into its failure policy (logged without a stack). */
-  async function run<O extends SourceAuthn | SourceAuthz>(link: ChainLink, kind: 'authn' | 'authz', call: () => Promise<O>, failure: (reason: string) => O): Promise<{ o: O; ms: number }> {
+  async function run<O>(link: ChainLink, kind: 'authn' | 'authz', call: () => Promise<O>, failure: (reason: string) => O): Promise<{ o: O; ms: number }> {
     const start = clock();
     let o: O;
     try {
@@ -116,20 +116,17 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
       for (const req of reqs) out.push(await run(link, 'authz', () => link.source.authorize(req), failure));
       return out;
     }
-    const start = clock();
-    let answers: readonly SourceAuthz[];
-    try {
-      answers = await many(reqs);
+    const batch = async (): Promise<readonly SourceAuthz[]> => {
+      const answers = await many(reqs);
       if (answers.length !== reqs.length) throw new Error(`answered ${answers.length} of ${reqs.length} requests`);
-    } catch (err) {
-      log.error({ source: link.source.name, kind: 'authz', error: describe(err), policy: link.authzFailure }, 'source failed');
-      answers = reqs.map(() => failure(`source ${link.source.name} failed`));
-    }
-    const ms = clock() - start;
+      return answers;
+    };
+    const { o: answers, ms } = await run(link, 'authz', batch, (reason) => reqs.map(() => failure(reason)));
     return answers.map((o) => ({ o, ms }));
   }
 
   async function connectRules(req: AuthnRequest, outcome: SourceAuthn & { result: 'allow' }, ttlS: number): Promise<AuthnAnswer> {
+    const policyOf = (link: ChainLink) => ({ ttlS, authnFailure: link.authnFailure, authzFailure: link.authzFailure, log, ...(opts.nowMs ? { nowMs: opts.nowMs() } : {}) });
     const acl: EmqxAclRule[] = [];
     let dropped = 0;
     let asked = 0;
@@ -139,13 +136,12 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
       if (link.source.connectAcl === undefined) break;
       asked += 1;
       const rules = await link.source.connectAcl(req);
-      const policy = { ttlS, authnFailure: link.authnFailure, authzFailure: link.authzFailure, log, ...(opts.nowMs ? { nowMs: opts.nowMs() } : {}) };
-      if ('failed' in rules) return attachConnectAcl(rules, policy, req, outcome);
+      if ('failed' in rules) return attachConnectAcl(rules, policyOf(link), req, outcome);
       acl.push(...rules.acl);
       dropped += rules.dropped;
     }
     if (asked === 0) return outcome;
-    return attachConnectAcl({ acl, dropped }, { ttlS, authnFailure: links[0]!.authnFailure, authzFailure: links[0]!.authzFailure, log, ...(opts.nowMs ? { nowMs: opts.nowMs() } : {}) }, req, outcome);
+    return attachConnectAcl({ acl, dropped }, policyOf(links[0]!), req, outcome);
   }
 
   return {
