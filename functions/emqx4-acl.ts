@@ -8,7 +8,7 @@ import type { AclRequest } from '../shared/types.js';
 /** `GET|POST /emqx4/acl`: EMQX 4.x / Cloud v4 `acl_req`. */
 export function createEmqx4AclHandler(c: Container) {
   return middy<InputEvent<AclRequest>, HttpResult>()
-    .use(emqx4Errors({ log: c.log, route: 'emqx4-acl', policy: c.settings.authzBackendFailure, checkOf: () => 'acl' }))
+    .use(emqx4Errors({ log: c.log, route: 'emqx4-acl', policy: c.settings.authzBackendFailure, check: 'acl' }))
     .use(brokerAuth(c, 'emqx4-acl'))
     .use(httpInput(parseEmqx4Acl))
     .handler(async (event) => {

@@ -1,13 +1,13 @@
 import middy from '@middy/core';
 import { defaultContainer, type Container } from '../shared/container.js';
-import { checkOfPath, emqx4Answer, emqx4Errors, parseEmqx4Auth, type Emqx4AuthRequest } from '../shared/http/emqx4.js';
+import { emqx4Answer, emqx4Errors, parseEmqx4Auth, type Emqx4AuthRequest } from '../shared/http/emqx4.js';
 import { explained } from '../shared/http/explain.js';
 import { brokerAuth, httpInput, inputOf, type HttpResult, type InputEvent } from '../shared/http/middleware.js';
 
 /** `GET|POST /emqx4/auth` and `/emqx4/superuser`: EMQX 4.x / Cloud v4 `auth_req` and `super_req`. */
 export function createEmqx4AuthHandler(c: Container) {
   return middy<InputEvent<Emqx4AuthRequest>, HttpResult>()
-    .use(emqx4Errors({ log: c.log, route: 'emqx4-auth', policy: c.settings.authnBackendFailure, checkOf: checkOfPath('auth') }))
+    .use(emqx4Errors({ log: c.log, route: 'emqx4-auth', policy: c.settings.authnBackendFailure, check: 'auth' }))
     .use(brokerAuth(c, 'emqx4-auth'))
     .use(httpInput(parseEmqx4Auth))
     .handler(async (event) => {

@@ -81,10 +81,36 @@ interface ReadRules {
 
 /** One query's rows as rules in judging order, or the failure policy's deny for an invalid row. */
 function readRules(deps: AuthzDeps, rows: readonly Row[]): ReadRules | { readonly denied: AuthzOutcome } {
+  let skipped: number | undefined;
+  const ordered = orderedRules(deps, rows, (index, problem) => {
+    deps.log.warn({ row: index, problem, policy: deps.onBackendFailure }, 'invalid ACL row');
+    if (deps.onBackendFailure === 'deny') return 'stop';
+    skipped ??= index;
+    return 'skip';
+  });
+  if ('stopped' in ordered) return { denied: { result: 'deny', reason: `invalid ACL row ${ordered.stopped.index}: ${ordered.stopped.problem}`, detail: { failure: true } } };
+  return { ...ordered, skipped };
+}
+
+/** One query's rules in judging order, each with the row it came from, or the invalid row that stopped the reading. */
+export type OrderedRules =
+  | { readonly rules: readonly Rule[]; readonly rowOf: readonly number[] }
+  | { readonly stopped: { readonly index: number; readonly problem: string } };
+
+/**
+ * Parses one query's rows (ACL_ROW_SHAPE) into rules in judging order: EMQX 5 rows as returned,
+ * EMQX 4 rows last first unless LEGACY_ROW_ORDER says top-down. A row that matches nobody is
+ * logged; an invalid row goes to `onInvalid`, which skips it or stops the reading there. Shared
+ * by {@link authorize} and the connect-time ACL, so both read the rows alike.
+ */
+export function orderedRules(
+  deps: Pick<AuthzDeps, 'log' | 'rowShape' | 'legacyOrder'>,
+  rows: readonly Row[],
+  onInvalid: (index: number, problem: string) => 'stop' | 'skip',
+): OrderedRules {
   const rules: Rule[] = [];
   const rowOf: number[] = [];
   let legacy = false;
-  let skipped: number | undefined;
   for (const [index, row] of rows.entries()) {
     const parsed = parseAnyRow(row, deps.rowShape ?? 'auto');
     if ('rule' in parsed) {
@@ -94,16 +120,14 @@ function readRules(deps: AuthzDeps, rows: readonly Row[]): ReadRules | { readonl
       rowOf.push(index);
       continue;
     }
-    deps.log.warn({ row: index, problem: parsed.invalid, policy: deps.onBackendFailure }, 'invalid ACL row');
-    if (deps.onBackendFailure === 'deny') return { denied: { result: 'deny', reason: `invalid ACL row ${index}: ${parsed.invalid}`, detail: { failure: true } } };
-    skipped ??= index;
+    if (onInvalid(index, parsed.invalid) === 'stop') return { stopped: { index, problem: parsed.invalid } };
   }
   // One query's rows share their columns, hence their shape.
   if (legacy && (deps.legacyOrder ?? 'last-first') === 'last-first') {
     rules.reverse();
     rowOf.reverse();
   }
-  return { rules, rowOf, skipped };
+  return { rules, rowOf };
 }
 
 function judge(deps: AuthzDeps, read: ReadRules, req: AclRequest, topic: string): AuthzOutcome {

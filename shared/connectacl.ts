@@ -1,8 +1,8 @@
-import type { AuthzDeps } from './authz.js';
+import { orderedRules, type AuthzDeps } from './authz.js';
 import type { AuthnOutcome } from './authn.js';
 import type { Logger } from './log.js';
 import { lookup } from './lookup.js';
-import { parseAnyRow, ruleFilter, whoMatches, type Rule, type Who } from './rules.js';
+import { ruleFilter, whoMatches, type Rule, type Who } from './rules.js';
 import { isValidFilter } from './topic.js';
 import type { AuthnRequest } from './types.js';
 
@@ -35,23 +35,15 @@ export async function connectAcl(deps: AuthzDeps, client: AuthnRequest): Promise
   if (client.peerhost === undefined && deps.query.params.includes('peerhost')) return { failed: 'AUTHZ_QUERY binds the peer address and the authentication request has no peerhost' };
   const found = await lookup(deps, client, 'authorization');
   if ('failed' in found) return found;
-  const rules: Array<{ readonly rule: Rule; readonly index: number }> = [];
-  let legacy = false;
-  for (const [index, row] of found.rows.entries()) {
-    const parsed = parseAnyRow(row, deps.rowShape ?? 'auto');
-    if ('invalid' in parsed) return { failed: `invalid ACL row ${index}: ${parsed.invalid}` };
-    if (parsed.warning !== undefined) deps.log.warn({ row: index, problem: parsed.warning }, 'ACL row matches nobody');
-    legacy ||= parsed.shape === 'legacy';
-    rules.push({ rule: parsed.rule, index });
-  }
-  // One query's rows share their columns, hence their shape (as in authorize).
-  if (legacy && (deps.legacyOrder ?? 'last-first') === 'last-first') rules.reverse();
+  const read = orderedRules(deps, found.rows, () => 'stop');
+  if ('stopped' in read) return { failed: `invalid ACL row ${read.stopped.index}: ${read.stopped.problem}` };
   const acl: EmqxAclRule[] = [];
   let dropped = 0;
   // Actions of the EMQX 4 deny rules already sent whose filter starts with a wildcard: ours reach
   // `$` topics (as EMQX 4), EMQX 5's do not, so a later allow rule for a `$` topic could win there.
   const dollarBlind = new Set<'publish' | 'subscribe'>();
-  for (const { rule, index } of rules) {
+  for (const [i, rule] of read.rules.entries()) {
+    const index = read.rowOf[i]!;
     const fits = rule.legacy === undefined ? 'yes' : fitsWho(rule.legacy.who, client);
     if (fits === 'no') continue;
     if (fits === 'unknown') {

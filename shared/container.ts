@@ -76,10 +76,9 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
   const httpEntry = settings.sources?.find((x) => x.name === 'http');
   const httpPolicy = httpEntry && failure(httpEntry);
   const http = settings.httpSource && httpPolicy ? httpSource(settings.httpSource, { authn: httpPolicy.authnFailure, authz: httpPolicy.authzFailure }, log) : undefined;
-  const sourceFor = (s: SourceSetting): Source => {
+  const sourceFor = (s: SourceSetting, policy: Pick<ChainLink, 'authnFailure' | 'authzFailure'>): Source => {
     const given = opts.sources?.[s.name];
     if (given) return given;
-    const policy = failure(s);
     if (s.name === 'sql') {
       // Inside the chain "no row matched" is ignore; the chain applies AUTHZ_NO_MATCH at its end.
       return sqlSource(
@@ -102,7 +101,10 @@ export function createContainer(settings: Settings, opts: ContainerOptions = {})
   const buildChain = async (): Promise<Chain> => {
     // Without SOURCES: built-in first when `mqtt-auth migrate` has created its tables, as EMQX Cloud does.
     const list: readonly SourceSetting[] = settings.sources ?? ((await builtinTablesExist(await getStore())) ? [{ name: 'builtin' }, { name: 'sql' }] : [{ name: 'sql' }]);
-    const links: ChainLink[] = list.map((s) => ({ source: sourceFor(s), ...failure(s) }));
+    const links: ChainLink[] = list.map((s) => {
+      const policy = failure(s);
+      return { source: sourceFor(s, policy), ...policy };
+    });
     if (settings.connectAcl.enabled && links[0]?.source.connectAcl === undefined) {
       log.warn({ sources: list.map((s) => s.name) }, `CONNECT_ACL is on but the first source (${list[0]?.name}) cannot send its rules with the login: every check goes to /mqtt/acl`);
     }

@@ -77,9 +77,10 @@ export function emqx4Answer(check: Emqx4Check, verdict: 'allow' | 'deny' | 'igno
 /**
  * Bad input: 400 with the problem (EMQX 4 reads any 4xx as deny). Anything else answers the
  * failure policy (`ignore` → 200 `ignore`, `deny` → 4xx), and a superuser check always no; never
- * allow. `checkOf` names the check from the request path (one handler serves two checks).
+ * allow. The `auth` handler also serves `/emqx4/superuser` (under any stage prefix): a path ending
+ * so is answered as that check.
  */
-export function emqx4Errors(opts: { log: Logger; route: string; policy: 'deny' | 'ignore'; checkOf: (path: string) => Emqx4Check }): MiddlewareObj<ApiEvent, HttpResult, Error, Context> {
+export function emqx4Errors(opts: { log: Logger; route: string; policy: 'deny' | 'ignore'; check: 'auth' | 'acl' }): MiddlewareObj<ApiEvent, HttpResult, Error, Context> {
   const byCheck = new Map<Emqx4Check, MiddlewareObj<ApiEvent, HttpResult, Error, Context>>();
   for (const check of ['auth', 'superuser', 'acl'] as const) {
     byCheck.set(check, answerErrors({ log: opts.log, route: opts.route, policy: opts.policy, refuse: (f) => (f.badInput ? text(400, f.message) : emqx4Answer(check, opts.policy)) }));
@@ -87,11 +88,9 @@ export function emqx4Errors(opts: { log: Logger; route: string; policy: 'deny' |
   return {
     onError: (request) => {
       const event = request.event;
-      const path = 'rawPath' in event ? event.rawPath : event.path;
-      return byCheck.get(opts.checkOf(path ?? ''))?.onError?.(request);
+      const path = ('rawPath' in event ? event.rawPath : event.path) ?? '';
+      const check: Emqx4Check = opts.check === 'auth' && path.endsWith('/superuser') ? 'superuser' : opts.check;
+      return byCheck.get(check)?.onError?.(request);
     },
   };
 }
-
-/** The check a path names: `/emqx4/superuser` (under any stage prefix), else `fallback`. */
-export const checkOfPath = (fallback: Emqx4Check) => (path: string): Emqx4Check => (path.endsWith('/superuser') ? 'superuser' : fallback);

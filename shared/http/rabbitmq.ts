@@ -20,21 +20,19 @@ export type RabbitAclRequest =
   | { readonly kind: 'resource'; readonly username: string; readonly clientid?: string; readonly resource: string; readonly name: string; readonly permission: string }
   | { readonly kind: 'topic'; readonly acl: AclRequest; readonly tags: readonly string[] };
 
-const requiredText = (name: string) => requiredScalar(name);
-
 const UserSchema = lazy(() => schema.object({ username: required('username'), password: scalar('password'), client_id: identity('client_id'), vhost: scalar('vhost') }));
-const VhostSchema = lazy(() => schema.object({ username: required('username'), vhost: requiredText('vhost') }));
+const VhostSchema = lazy(() => schema.object({ username: required('username'), vhost: requiredScalar('vhost') }));
 const ResourceSchema = lazy(() => schema.object({
   username: required('username'),
   client_id: identity('client_id'),
   resource: v.picklist(['queue', 'exchange'], 'resource must be queue or exchange'),
-  name: requiredText('name'),
+  name: requiredScalar('name'),
   permission: v.picklist(['configure', 'read', 'write'], 'permission must be configure, read or write'),
 }));
 const TopicSchema = lazy(() => schema.object({
   username: required('username'),
   'variable_map.client_id': identity('variable_map.client_id'),
-  routing_key: requiredText('routing_key'),
+  routing_key: requiredScalar('routing_key'),
   permission: v.picklist(['read', 'write'], 'permission must be read or write'),
   tags: scalar('tags'),
 }));

@@ -3,6 +3,7 @@ import type { AuthzOutcome } from '../authz.js';
 import type { Logger } from '../log.js';
 import type { AclRequest, AuthnRequest, ClientInfo } from '../types.js';
 import type { Source, SourceAuthn, SourceAuthz, SourceDetail, SourceName } from './port.js';
+import { superuserAnswer } from './sql.js';
 
 /**
  * The chain set by `SOURCES`, with EMQX 5's semantics (emqx.md §10): sources are asked in order and
@@ -89,7 +90,7 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
   const log = opts.log;
 
   /** Runs one source, turning an exception into its failure policy (logged without a stack). */
-  async function run<O extends SourceAuthn | SourceAuthz>(link: ChainLink, kind: 'authn' | 'authz', call: () => Promise<O>, failure: (reason: string) => O): Promise<{ o: O; ms: number }> {
+  async function run<O>(link: ChainLink, kind: 'authn' | 'authz', call: () => Promise<O>, failure: (reason: string) => O): Promise<{ o: O; ms: number }> {
     const start = clock();
     let o: O;
     try {
@@ -115,20 +116,17 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
       for (const req of reqs) out.push(await run(link, 'authz', () => link.source.authorize(req), failure));
       return out;
     }
-    const start = clock();
-    let answers: readonly SourceAuthz[];
-    try {
-      answers = await many(reqs);
+    const batch = async (): Promise<readonly SourceAuthz[]> => {
+      const answers = await many(reqs);
       if (answers.length !== reqs.length) throw new Error(`answered ${answers.length} of ${reqs.length} requests`);
-    } catch (err) {
-      log.error({ source: link.source.name, kind: 'authz', error: describe(err), policy: link.authzFailure }, 'source failed');
-      answers = reqs.map(() => failure(`source ${link.source.name} failed`));
-    }
-    const ms = clock() - start;
+      return answers;
+    };
+    const { o: answers, ms } = await run(link, 'authz', batch, (reason) => reqs.map(() => failure(reason)));
     return answers.map((o) => ({ o, ms }));
   }
 
   async function connectRules(req: AuthnRequest, outcome: SourceAuthn & { result: 'allow' }, ttlS: number): Promise<AuthnAnswer> {
+    const policyOf = (link: ChainLink) => ({ ttlS, authnFailure: link.authnFailure, authzFailure: link.authzFailure, log, ...(opts.nowMs ? { nowMs: opts.nowMs() } : {}) });
     const acl: EmqxAclRule[] = [];
     let dropped = 0;
     let asked = 0;
@@ -138,13 +136,12 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
       if (link.source.connectAcl === undefined) break;
       asked += 1;
       const rules = await link.source.connectAcl(req);
-      const policy = { ttlS, authnFailure: link.authnFailure, authzFailure: link.authzFailure, log, ...(opts.nowMs ? { nowMs: opts.nowMs() } : {}) };
-      if ('failed' in rules) return attachConnectAcl(rules, policy, req, outcome);
+      if ('failed' in rules) return attachConnectAcl(rules, policyOf(link), req, outcome);
       acl.push(...rules.acl);
       dropped += rules.dropped;
     }
     if (asked === 0) return outcome;
-    return attachConnectAcl({ acl, dropped }, { ttlS, authnFailure: links[0]!.authnFailure, authzFailure: links[0]!.authzFailure, log, ...(opts.nowMs ? { nowMs: opts.nowMs() } : {}) }, req, outcome);
+    return attachConnectAcl({ acl, dropped }, policyOf(links[0]!), req, outcome);
   }
 
   return {
@@ -221,11 +218,10 @@ export function createChain(links: readonly ChainLink[], opts: ChainOptions): Ch
         try {
           a = await link.source.superuser(client);
         } catch (err) {
-          // As a backend failure (sql.ts superuserAnswer): under `deny` the chain stops with no,
-          // so a later source never makes a superuser of someone this one could not look up.
+          // As a backend failure: under `deny` the chain stops with no, so a later source never
+          // makes a superuser of someone this one could not look up.
           log.error({ source: link.source.name, kind: 'superuser', error: describe(err), policy: link.authnFailure }, 'source failed');
-          const reason = `source ${link.source.name} failed`;
-          a = link.authnFailure === 'deny' ? { known: true as const, is_superuser: false, reason } : { known: false as const, reason };
+          a = superuserAnswer({ yes: false, known: false, failure: true, reason: `source ${link.source.name} failed` }, link.authnFailure);
         }
         steps.push({ source: link.source.name, result: a.known ? (a.is_superuser ? 'allow' : 'deny') : 'ignore', reason: a.reason, ms: round(clock() - t0) });
         if (!a.known) continue;

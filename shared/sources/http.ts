@@ -15,7 +15,7 @@ import type { Source, SourceAuthn, SourceAuthz } from './port.js';
  * never allow. URLs, headers and bodies are never logged (they carry passwords and tokens).
  */
 
-export { DEFAULT_HTTP_AUTHN_BODY, DEFAULT_HTTP_AUTHZ_BODY, type HttpSourceSettings } from './http-settings.js';
+export type { HttpSourceSettings } from './http-settings.js';
 
 const CLIENT = ['username', 'clientid', 'peerhost', 'cert_common_name', 'cert_subject', 'zone'];
 const PLACEHOLDERS = {
