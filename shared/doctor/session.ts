@@ -1,4 +1,3 @@
-import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { regionOf } from '../aws/secrets.js';
 import type { DbCredentials } from '../aws/secrets.js';
 import type { Row } from '../types.js';
@@ -144,6 +143,7 @@ export async function openPglite(dataDir: string): Promise<DoctorSession> {
 
 /** The Data API: every statement is one HTTPS call that may land in a different session. */
 export async function openDataApi(opts: { engine: 'postgres' | 'mysql'; resourceArn: string; secretArn: string; database: string | undefined; timeoutMs: number }): Promise<DoctorSession> {
+  const { RDSDataClient } = await import('@aws-sdk/client-rds-data');
   const client = new RDSDataClient({ region: regionOf(opts.resourceArn), maxAttempts: 1 });
   const { decodeRecords, statement } = await import('../db/data-api.js');
   const run = async (text: string, params: readonly string[]): Promise<{ rows: Row[]; fields: string[] }> => {
