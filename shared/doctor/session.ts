@@ -1,7 +1,6 @@
 import { regionOf } from '../aws/secrets.js';
 import type { DbCredentials } from '../aws/secrets.js';
 import type { Row } from '../types.js';
-import { postgresSsl } from '../db/tls-options.js';
 import type { NetworkTarget } from './target.js';
 
 /**
@@ -43,6 +42,7 @@ export function wrapLimit0(text: string): string {
 /** postgres.js as the service runs it (unnamed statements), one connection, by URL or by host and secret. */
 export async function openPostgres(target: NetworkTarget, creds: DbCredentials | undefined, timeoutMs: number): Promise<DoctorSession> {
   const { default: postgres } = await import('postgres');
+  const { postgresWhere } = await import('../db/postgres.js');
   const options = {
     max: 1,
     prepare: false,
@@ -56,7 +56,7 @@ export async function openPostgres(target: NetworkTarget, creds: DbCredentials |
   const where =
     creds === undefined
       ? {}
-      : { host: target.host, port: target.port, database: target.database, username: creds.username, password: creds.password, ...(target.dbTls === undefined ? {} : { ssl: postgresSsl(target.dbTls, target.host) }) };
+      : postgresWhere({ host: target.host, port: target.port, database: target.database, user: creds.username, password: creds.password, tls: target.dbTls ?? { mode: 'off' } });
   const sql = target.url === undefined ? postgres({ ...options, ...where }) : postgres(target.url, options);
   try {
     const [me] = await sql.unsafe<Array<{ u: string; v: string }>>("SELECT current_user AS u, current_setting('server_version') AS v");
