@@ -5,7 +5,7 @@ import type { DbTls } from './tls.js';
 /** The drivers' TLS options for the DB_* form, from the settings' {@link DbTls}. */
 
 /** The trusted CAs for verify-full: Node's bundled store, plus DB_CA_FILE's (a `ca` option alone would replace the store). */
-function trusted(tls: DbTls): { ca?: string[] } {
+export function trusted(tls: DbTls): { ca?: string[] } {
   return tls.ca === undefined ? {} : { ca: [...rootCertificates, tls.ca] };
 }
 
