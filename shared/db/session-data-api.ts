@@ -10,7 +10,7 @@ import type { SqlSession } from './session.js';
  * The session's statements with the Data API's named markers: `$n` (PostgreSQL) becomes `:pn`,
  * the k-th `?` (MySQL) becomes `:pk`; markers inside quotes and comments stay text.
  */
-export function namedMarkers(text: string, dialect: Dialect): string {
+function namedMarkers(text: string, dialect: Dialect): string {
   let out = '';
   let at = 0;
   for (const m of findMarkers(text, dialect, 'native')) {

@@ -21,7 +21,7 @@ export function postgresSsl(tls: DbTls, host: string): false | 'require' | Conne
 }
 
 /** mysql2's `ssl` options (it checks the host name only with `verifyIdentity`); undefined: no TLS. */
-export interface MysqlSsl {
+interface MysqlSsl {
   readonly rejectUnauthorized: boolean;
   readonly verifyIdentity: boolean;
   readonly ca?: string[];

@@ -13,7 +13,7 @@ import { describeTarget, targetOf, type Target } from './target.js';
  * that reason, so the first FAIL is the one to fix.
  */
 
-export interface DoctorOptions {
+interface DoctorOptions {
   /** Budget for each network step (DNS, TCP, TLS, login); default 3000 ms. */
   readonly timeoutMs?: number;
   /** Lookups timed for the latency check (after one warm-up); default 5. */

@@ -10,7 +10,7 @@ import type { Finding } from './report.js';
  * is named before any driver is involved.
  */
 
-export type TlsMode = 'off' | 'prefer' | 'require' | 'verify';
+type TlsMode = 'off' | 'prefer' | 'require' | 'verify';
 
 export interface TlsWish {
   readonly mode: TlsMode;

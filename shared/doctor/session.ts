@@ -23,7 +23,7 @@ export interface DoctorSession {
 }
 
 /** An index whose leading column is the given one, from the catalog (markers filled per driver). */
-export function indexQuery(engine: 'postgres' | 'mysql', marker: (n: number) => string): string {
+function indexQuery(engine: 'postgres' | 'mysql', marker: (n: number) => string): string {
   return engine === 'postgres'
     ? `SELECT i.relname AS name FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid
        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
