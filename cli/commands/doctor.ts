@@ -1,5 +1,4 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { runDoctor } from '../../shared/doctor/doctor.js';
 import { exitCode, formatReport, reportJson } from '../../shared/doctor/report.js';
 
 /**
@@ -15,6 +14,7 @@ export function register(program: Command): void {
     .option('--timeout <ms>', 'budget for each network step', (v) => positive(v, '--timeout'), 3000)
     .option('--samples <n>', 'lookups timed for the latency check', (v) => positive(v, '--samples'), 5)
     .action(async (opts: { json?: boolean; timeout: number; samples: number }) => {
+      const { runDoctor } = await import('../../shared/doctor/doctor.js');
       const report = await runDoctor(process.env, { timeoutMs: opts.timeout, samples: opts.samples });
       process.stdout.write(opts.json === true ? reportJson(report) : formatReport(report));
       process.exitCode = exitCode(report);

@@ -42,7 +42,7 @@ export function bindOnClient(sql: string, values: unknown): string {
 export function mysqlWhere(target: string | DbTarget): mysql.ConnectionOptions {
   if (typeof target === 'string') return { uri: target };
   const ssl = mysqlSsl(target.tls);
-  return { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password, ...(ssl === undefined ? {} : { ssl: { ...ssl } }) };
+  return { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password, ...(ssl === undefined ? {} : { ssl }) };
 }
 
 /**

@@ -12,6 +12,11 @@ export interface PoolOptions {
   readonly maxLifetimeS: number;
 }
 
+/** postgres.js connection options for host and credentials, with DB_TLS as its `ssl` (a fresh object each call). */
+export function postgresWhere(target: DbTarget): { host: string; port: number; database: string; username: string; password: string; ssl: ReturnType<typeof postgresSsl> } {
+  return { host: target.host, port: target.port, database: target.database, username: target.user, password: target.password, ssl: postgresSsl(target.tls, target.host) };
+}
+
 /**
  * postgres.js adapter. Unnamed statements (`prepare: false`) and no per-session `SET` (the
  * application name travels in the start-up packet), so a pooled proxy (RDS Proxy, PgBouncer) never
@@ -20,10 +25,7 @@ export interface PoolOptions {
  */
 export function createPostgresStore(target: string | DbTarget, pool: PoolOptions): SqlStore {
   const seconds = (ms: number): number => ms / 1000;
-  const where =
-    typeof target === 'string'
-      ? {}
-      : { host: target.host, port: target.port, database: target.database, username: target.user, password: target.password, ssl: postgresSsl(target.tls, target.host) };
+  const where = typeof target === 'string' ? {} : postgresWhere(target);
   const options = {
     ...where,
     max: pool.max,

@@ -3,23 +3,14 @@ import { regionOf } from '../aws/secrets.js';
 import { BackendError } from '../errors.js';
 import { findMarkers, type Dialect } from '../template.js';
 import type { Row } from '../types.js';
-import { dataApiError, decodeRecords, statement } from './data-api.js';
+import { dataApiError, decodeRecords, statement, type DataApiOptions } from './data-api.js';
 import type { SqlSession } from './session.js';
-
-export interface DataApiSessionOptions {
-  readonly dialect: Dialect;
-  readonly resourceArn: string;
-  readonly secretArn: string;
-  readonly database: string | undefined;
-  /** The most one call may take; the service itself stops a statement after 45 seconds. */
-  readonly timeoutMs: number;
-}
 
 /**
  * The session's statements with the Data API's named markers: `$n` (PostgreSQL) becomes `:pn`,
  * the k-th `?` (MySQL) becomes `:pk`; markers inside quotes and comments stay text.
  */
-export function namedMarkers(text: string, dialect: Dialect): string {
+function namedMarkers(text: string, dialect: Dialect): string {
   let out = '';
   let at = 0;
   for (const m of findMarkers(text, dialect, 'native')) {
@@ -36,9 +27,10 @@ export function namedMarkers(text: string, dialect: Dialect): string {
  * RollbackTransaction when `fn` rejects. Between calls the service may use another connection and
  * resets it, so nothing outside a transaction (a temporary table, a session variable) lasts:
  * `keepsSessionState` is false. The service reads the credentials from the secret itself; no SDK
- * retries, since a write sent twice could apply twice.
+ * retries, since a write sent twice could apply twice. `timeoutMs` bounds each call (the service
+ * itself stops a statement after 45 seconds).
  */
-export function dataApiSession(opts: DataApiSessionOptions): SqlSession {
+export function dataApiSession(opts: DataApiOptions): SqlSession {
   const client = new RDSDataClient({ region: regionOf(opts.resourceArn), maxAttempts: 1 });
   const target = { resourceArn: opts.resourceArn, secretArn: opts.secretArn };
 

@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import type { DbTarget } from './port.js';
-import { postgresSsl } from './tls-options.js';
+import { postgresWhere } from './postgres.js';
 import { sessionError, type SqlSession } from './session.js';
 import type { Row } from '../types.js';
 
@@ -18,7 +18,7 @@ export function postgresSession(target: string | DbTarget): SqlSession {
   const sql =
     typeof target === 'string'
       ? postgres(target, options)
-      : postgres({ ...options, host: target.host, port: target.port, database: target.database, username: target.user, password: target.password, ssl: postgresSsl(target.tls, target.host) });
+      : postgres({ ...options, ...postgresWhere(target) });
   const run = async (q: postgres.Sql | postgres.TransactionSql, text: string, params: readonly string[]): Promise<Row[]> => {
     try {
       return [...(await q.unsafe(text, [...params]))];

@@ -5,7 +5,7 @@ import type { DbTls } from './tls.js';
 /** The drivers' TLS options for the DB_* form, from the settings' {@link DbTls}. */
 
 /** The trusted CAs for verify-full: Node's bundled store, plus DB_CA_FILE's (a `ca` option alone would replace the store). */
-function trusted(tls: DbTls): { ca?: string[] } {
+export function trusted(tls: DbTls): { ca?: string[] } {
   return tls.ca === undefined ? {} : { ca: [...rootCertificates, tls.ca] };
 }
 
@@ -21,7 +21,7 @@ export function postgresSsl(tls: DbTls, host: string): false | 'require' | Conne
 }
 
 /** mysql2's `ssl` options (it checks the host name only with `verifyIdentity`); undefined: no TLS. */
-export interface MysqlSsl {
+interface MysqlSsl {
   readonly rejectUnauthorized: boolean;
   readonly verifyIdentity: boolean;
   readonly ca?: string[];

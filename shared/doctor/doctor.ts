@@ -13,7 +13,7 @@ import { describeTarget, targetOf, type Target } from './target.js';
  * that reason, so the first FAIL is the one to fix.
  */
 
-export interface DoctorOptions {
+interface DoctorOptions {
   /** Budget for each network step (DNS, TCP, TLS, login); default 3000 ms. */
   readonly timeoutMs?: number;
   /** Lookups timed for the latency check (after one warm-up); default 5. */
@@ -35,10 +35,11 @@ export async function runDoctor(env: Readonly<Record<string, string | undefined>
   const skipRest = (reason: string): void => {
     for (const check of CHECK_NAMES) if (!found.has(check)) add({ check, status: 'skip', message: reason });
   };
-  const report = (target: string): Report => {
-    skipRest('no database session to run it on (see the failure above)');
-    return { target, findings: CHECK_NAMES.map((c) => found.get(c)).filter((f): f is Finding => f !== undefined) };
-  };
+  // Every check not decided by now is skipped for want of a session.
+  const report = (target: string): Report => ({
+    target,
+    findings: CHECK_NAMES.map((check): Finding => found.get(check) ?? { check, status: 'skip', message: 'no database session to run it on (see the failure above)' }),
+  });
 
   let settings: Settings;
   try {

@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, Socket } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { errorCode } from '../db/retry.js';
 import type { Finding } from './report.js';
 
 /**
@@ -9,7 +10,7 @@ import type { Finding } from './report.js';
  * is named before any driver is involved.
  */
 
-export type TlsMode = 'off' | 'prefer' | 'require' | 'verify';
+type TlsMode = 'off' | 'prefer' | 'require' | 'verify';
 
 export interface TlsWish {
   readonly mode: TlsMode;
@@ -29,7 +30,7 @@ export async function checkDns(host: string, timeoutMs: number): Promise<{ findi
     const addresses = found.map((a) => a.address);
     return { finding: { check: 'dns', status: 'ok', message: `${host} resolves to ${addresses.join(', ')}`, data: { addresses } }, address: addresses[0] ?? host };
   } catch (err) {
-    const code = codeOf(err);
+    const code = errorCode(err);
     if (code === 'ENOTFOUND' || code === 'ENODATA') {
       return {
         finding: {
@@ -59,7 +60,7 @@ export async function checkTcp(address: string, port: number, timeoutMs: number)
     socket.destroy();
     return { check: 'tcp', status: 'ok', message: `connected to ${address}:${port} in ${(performance.now() - started).toFixed(1)} ms` };
   } catch (err) {
-    const code = codeOf(err);
+    const code = errorCode(err);
     if (code === 'ECONNREFUSED') {
       return {
         check: 'tcp',
@@ -97,7 +98,7 @@ export async function checkTls(engine: 'postgres' | 'mysql', host: string, addre
   try {
     socket = await openSocket(address, port, timeoutMs);
   } catch (err) {
-    return { check: 'tls', status: 'fail', message: `could not reconnect for the TLS check (${codeOf(err) ?? 'error'})` };
+    return { check: 'tls', status: 'fail', message: `could not reconnect for the TLS check (${errorCode(err) ?? 'error'})` };
   }
   try {
     const offered = await withTimeout(engine === 'postgres' ? askPostgresTls(socket) : askMysqlTls(socket), timeoutMs, 'ETIMEDOUT');
@@ -126,7 +127,7 @@ export async function checkTls(engine: 'postgres' | 'mysql', host: string, addre
   } catch (err) {
     socket.destroy();
     // MySQL refuses some clients in its greeting (host not allowed, too many connections): the login check names it.
-    if (codeOf(err) === 'MYSQL_REFUSED') return { check: 'tls', status: 'skip', message: 'the server refused this connection before TLS could start (see the login check)' };
+    if (errorCode(err) === 'MYSQL_REFUSED') return { check: 'tls', status: 'skip', message: 'the server refused this connection before TLS could start (see the login check)' };
     return { check: 'tls', status: 'fail', ...certProblem(err, host, wish) };
   }
 }
@@ -138,7 +139,7 @@ function describeCert(cert: PeerCertificate): string {
 }
 
 function certProblem(err: unknown, host: string, wish: TlsWish): { message: string; hint: string } {
-  const code = codeOf(err);
+  const code = errorCode(err);
   const trust = wish.dbForm
     ? wish.ca === undefined
       ? 'set DB_CA_FILE to the PEM file of the CA that signed the server certificate (e.g. the RDS global bundle for a direct RDS endpoint)'
@@ -269,12 +270,6 @@ function handshake(socket: Socket, host: string, verify: boolean, ca: string | s
       reject(err);
     });
   });
-}
-
-/** The `code` of a Node, driver or server error, when it has one. */
-export function codeOf(err: unknown): string | undefined {
-  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
-  return undefined;
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number, code: string): Promise<T> {

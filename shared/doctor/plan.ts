@@ -6,7 +6,7 @@ import type { Row } from '../types.js';
  * (a small table of rules for everyone) is what the query asked for.
  */
 
-export interface FullScan {
+interface FullScan {
   readonly table: string;
   /** The index the optimizer could have used but did not (a table too small to bother), if any. */
   readonly unusedIndex?: string;

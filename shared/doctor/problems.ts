@@ -1,4 +1,4 @@
-import { codeOf } from './network.js';
+import { errorCode } from '../db/retry.js';
 
 /**
  * The server's error codes in plain words. Login failures name the check they belong to (TLS,
@@ -15,7 +15,7 @@ const serverText = (err: unknown): string => (err instanceof Error ? err.message
 
 /** Why the driver could not open a session as `user` on `database`. */
 export function loginProblem(err: unknown, engine: 'postgres' | 'mysql', user: string, database: string): Problem {
-  const code = codeOf(err);
+  const code = errorCode(err);
   const text = serverText(err);
   const errno = err && typeof err === 'object' && 'errno' in err ? err.errno : undefined;
   if (engine === 'postgres') {
@@ -88,7 +88,7 @@ export function loginProblem(err: unknown, engine: 'postgres' | 'mysql', user: s
 
 /** Why running a template's statement failed, in the words of the setting that holds it. */
 export function queryProblem(err: unknown, setting: string): { message: string; hint: string } {
-  const code = codeOf(err);
+  const code = errorCode(err);
   const text = serverText(err);
   const name = (re: RegExp): string => re.exec(text)?.[1] ?? '?';
   switch (code) {

@@ -2,7 +2,7 @@ import type { HashConfig } from '../hash.js';
 import type { Settings } from '../settings.js';
 import type { SqlTemplate } from '../template.js';
 import type { AuthnRequest } from '../types.js';
-import { codeOf } from './network.js';
+import { errorCode } from '../db/retry.js';
 import { lookupColumn, mysqlPlan, postgresPlan, type PlanReading } from './plan.js';
 import { queryProblem } from './problems.js';
 import type { Finding } from './report.js';
@@ -18,7 +18,7 @@ export const PROBE: AuthnRequest = { username: 'mqtt-auth-doctor', clientid: 'mq
 
 /** The Data API reports the database's error as text ending "SQLState: XXXXX"; read it as the code. */
 function asServerError(err: unknown): unknown {
-  if (codeOf(err) !== undefined || !(err instanceof Error)) return err;
+  if (errorCode(err) !== undefined || !(err instanceof Error)) return err;
   const state = /SQLState: ([0-9A-Z]{5})/.exec(err.message)?.[1];
   const byState: Record<string, string> = { '42S02': 'ER_NO_SUCH_TABLE', '42S22': 'ER_BAD_FIELD_ERROR' };
   return state === undefined ? err : Object.assign(new Error(err.message), { code: byState[state] ?? state });

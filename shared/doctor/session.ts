@@ -1,8 +1,6 @@
-import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { regionOf } from '../aws/secrets.js';
 import type { DbCredentials } from '../aws/secrets.js';
 import type { Row } from '../types.js';
-import { postgresSsl } from '../db/tls-options.js';
 import type { NetworkTarget } from './target.js';
 
 /**
@@ -25,7 +23,7 @@ export interface DoctorSession {
 }
 
 /** An index whose leading column is the given one, from the catalog (markers filled per driver). */
-export function indexQuery(engine: 'postgres' | 'mysql', marker: (n: number) => string): string {
+function indexQuery(engine: 'postgres' | 'mysql', marker: (n: number) => string): string {
   return engine === 'postgres'
     ? `SELECT i.relname AS name FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid
        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
@@ -44,6 +42,7 @@ export function wrapLimit0(text: string): string {
 /** postgres.js as the service runs it (unnamed statements), one connection, by URL or by host and secret. */
 export async function openPostgres(target: NetworkTarget, creds: DbCredentials | undefined, timeoutMs: number): Promise<DoctorSession> {
   const { default: postgres } = await import('postgres');
+  const { postgresWhere } = await import('../db/postgres.js');
   const options = {
     max: 1,
     prepare: false,
@@ -57,7 +56,7 @@ export async function openPostgres(target: NetworkTarget, creds: DbCredentials |
   const where =
     creds === undefined
       ? {}
-      : { host: target.host, port: target.port, database: target.database, username: creds.username, password: creds.password, ...(target.dbTls === undefined ? {} : { ssl: postgresSsl(target.dbTls, target.host) }) };
+      : postgresWhere({ host: target.host, port: target.port, database: target.database, user: creds.username, password: creds.password, tls: target.dbTls ?? { mode: 'off' } });
   const sql = target.url === undefined ? postgres({ ...options, ...where }) : postgres(target.url, options);
   try {
     const [me] = await sql.unsafe<Array<{ u: string; v: string }>>("SELECT current_user AS u, current_setting('server_version') AS v");
@@ -144,6 +143,7 @@ export async function openPglite(dataDir: string): Promise<DoctorSession> {
 
 /** The Data API: every statement is one HTTPS call that may land in a different session. */
 export async function openDataApi(opts: { engine: 'postgres' | 'mysql'; resourceArn: string; secretArn: string; database: string | undefined; timeoutMs: number }): Promise<DoctorSession> {
+  const { RDSDataClient } = await import('@aws-sdk/client-rds-data');
   const client = new RDSDataClient({ region: regionOf(opts.resourceArn), maxAttempts: 1 });
   const { decodeRecords, statement } = await import('../db/data-api.js');
   const run = async (text: string, params: readonly string[]): Promise<{ rows: Row[]; fields: string[] }> => {

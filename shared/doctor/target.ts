@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
 import mysql from 'mysql2';
 import type { DbTls } from '../db/tls.js';
+import { trusted } from '../db/tls-options.js';
 import type { DatabaseSettings } from '../settings.js';
 import type { TlsWish } from './network.js';
 
@@ -84,7 +84,7 @@ function dbTlsWish(tls: DbTls): TlsWish {
   const from = `DB_TLS=${tls.mode}`;
   if (tls.mode === 'off') return { mode: 'off', from, dbForm: true };
   if (tls.mode === 'require') return { mode: 'require', from, dbForm: true };
-  return { mode: 'verify', from, dbForm: true, ...(tls.ca === undefined ? {} : { ca: [...rootCertificates, tls.ca] }) };
+  return { mode: 'verify', from, dbForm: true, ...trusted(tls) };
 }
 
 /** postgres.js reads sslmode (or ssl): require/prefer/allow encrypt without checking; verify-*, true check. */
