@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkRule, type WhoType } from '../../shared/builtin/model.js';
-import { deleteRule, existingRules, findRule, pageRules, ruleKey, upsertRules, type RuleFilter, type StoredRule } from '../../shared/builtin/repo.js';
+import { deleteRule, existingRules, findRule, ruleKey, rulePages, upsertRules, type RuleFilter, type StoredRule } from '../../shared/builtin/repo.js';
 import { say, warn, withTables } from './builtin-common.js';
 
 interface Owner {
@@ -111,12 +111,8 @@ export function register(program: Command): void {
           return;
         }
         const filter: RuleFilter = who === undefined ? {} : who;
-        let after: string | undefined;
-        for (;;) {
-          const page = await pageRules(session, filter, after, 1000);
+        for await (const page of rulePages(session, filter)) {
           for (const r of page) say(describe(r));
-          if (page.length < 1000) break;
-          after = page[page.length - 1]?.id;
         }
       }),
     );

@@ -1,7 +1,7 @@
 import { text } from 'node:stream/consumers';
 import type { Command } from 'commander';
 import { checkUser } from '../../shared/builtin/model.js';
-import { deleteUser, existingUsers, pageUsers, upsertUsers } from '../../shared/builtin/repo.js';
+import { deleteUser, existingUsers, upsertUsers, userPages } from '../../shared/builtin/repo.js';
 import { say, warn, withTables } from './builtin-common.js';
 
 interface AddOptions {
@@ -69,12 +69,8 @@ export function register(program: Command): void {
     .description('list users (never their hashes): user_id and superuser flag, one per line')
     .action(() =>
       withTables(async (session) => {
-        let after: string | undefined;
-        for (;;) {
-          const page = await pageUsers(session, after, 1000);
+        for await (const page of userPages(session)) {
           for (const u of page) say(u.isSuperuser ? `${u.userId}\tsuperuser` : u.userId);
-          if (page.length < 1000) break;
-          after = page[page.length - 1]?.userId;
         }
       }),
     );
