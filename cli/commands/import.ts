@@ -56,7 +56,7 @@ export interface RunOptions {
  * Import remembers the records it has seen in a temporary table that outlives each batch's
  * transaction; over the RDS Data API the next call may find it gone, so import refuses to start.
  */
-export function requireSessionState(session: SqlSession): void {
+function requireSessionState(session: SqlSession): void {
   if (session.keepsSessionState) return;
   throw new ConfigError(
     'DB_DRIVER',
@@ -70,7 +70,6 @@ export function requireSessionState(session: SqlSession): void {
  * code (1 when a record was rejected or the import stopped). Returns the summary.
  */
 export async function runImport(session: SqlSession, settings: Settings, kind: ImportKind, file: string, opts: RunOptions): Promise<ImportSummary> {
-  requireSessionState(session);
   const stream = file === '-' ? undefined : createReadStream(file);
   const input: Readable = stream ?? process.stdin;
   const bar = progress(stream ? (await stat(file)).size : undefined, stream);
