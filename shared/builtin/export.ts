@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
-import type { SqlRunner } from '../db/session.js';
+import type { SqlRunner } from '../db/port.js';
 import type { ImportKind } from './bulk.js';
 import { RULE_FIELDS, ruleRecord, type BuiltinRule, type BuiltinUser } from './model.js';
 import type { Format } from './readers.js';

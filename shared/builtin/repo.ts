@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { SqlRunner } from '../db/session.js';
+import type { SqlRunner } from '../db/port.js';
 import type { Row } from '../types.js';
 import type { BuiltinRule, BuiltinUser, WhoType } from './model.js';
 import { ACL_TABLE, USER_TABLE } from './tables.js';
