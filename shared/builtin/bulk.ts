@@ -80,7 +80,7 @@ const USERS: Kind<BuiltinUser> = {
 const RULES: Kind<BuiltinRule> = {
   allowed: RULE_FIELDS,
   required: ['permission', 'action', 'topic'],
-  check: (fields) => checkRule(fields),
+  check: checkRule,
   key: ruleKey,
   existing: existingRules,
   upsert: upsertRules,
