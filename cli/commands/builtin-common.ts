@@ -37,3 +37,8 @@ export function withTables<T>(fn: (session: SqlSession, settings: Settings) => P
 export const say = (line: string): void => void process.stdout.write(`${line}\n`);
 /** Writes a line to stderr. */
 export const warn = (line: string): void => void process.stderr.write(`${line}\n`);
+/** Reports a failure on stderr as `error: <message>` and makes the command exit with 1. */
+export const fail = (message: string): void => {
+  warn(`error: ${message}`);
+  process.exitCode = 1;
+};

@@ -8,7 +8,7 @@ import { formatOf, type Format } from '../../shared/builtin/readers.js';
 import type { SqlSession } from '../../shared/db/session.js';
 import { ConfigError } from '../../shared/errors.js';
 import type { Settings } from '../../shared/settings.js';
-import { say, warn, withTables } from './builtin-common.js';
+import { fail, say, withTables } from './builtin-common.js';
 
 interface ImportOptions {
   format?: Format;
@@ -56,7 +56,7 @@ export interface RunOptions {
  * Import remembers the records it has seen in a temporary table that outlives each batch's
  * transaction; over the RDS Data API the next call may find it gone, so import refuses to start.
  */
-export function requireSessionState(session: SqlSession): void {
+function requireSessionState(session: SqlSession): void {
   if (session.keepsSessionState) return;
   throw new ConfigError(
     'DB_DRIVER',
@@ -70,7 +70,6 @@ export function requireSessionState(session: SqlSession): void {
  * code (1 when a record was rejected or the import stopped). Returns the summary.
  */
 export async function runImport(session: SqlSession, settings: Settings, kind: ImportKind, file: string, opts: RunOptions): Promise<ImportSummary> {
-  requireSessionState(session);
   const stream = file === '-' ? undefined : createReadStream(file);
   const input: Readable = stream ?? process.stdin;
   const bar = progress(stream ? (await stat(file)).size : undefined, stream);
@@ -85,8 +84,7 @@ export async function runImport(session: SqlSession, settings: Settings, kind: I
     bar.stop();
     if (!(err instanceof ImportStopped)) throw err;
     report(err.summary);
-    warn(`error: import stopped: ${err.message}; the batches before it are committed and a re-run updates them`);
-    process.exitCode = 1;
+    fail(`import stopped: ${err.message}; the batches before it are committed and a re-run updates them`);
     return err.summary;
   } finally {
     stream?.destroy();
@@ -107,14 +105,12 @@ export function register(program: Command): void {
     .action(async (kind: ImportKind, file: string, opts: ImportOptions) => {
       const format = opts.format ?? formatOf(file);
       if (format === undefined) {
-        warn('error: cannot tell the format from the file name; give --format csv, json or jsonl');
-        process.exitCode = 1;
+        fail('cannot tell the format from the file name; give --format csv, json or jsonl');
         return;
       }
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 5000) {
-        warn('error: --batch-size must be a whole number from 1 to 5000');
-        process.exitCode = 1;
+        fail('--batch-size must be a whole number from 1 to 5000');
         return;
       }
       await withTables((session, settings) => runImport(session, settings, kind, file, { format, batchSize, dryRun: opts.dryRun ?? false, json: opts.json ?? false }), requireSessionState);

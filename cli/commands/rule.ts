@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { checkRule, type WhoType } from '../../shared/builtin/model.js';
-import { deleteRule, existingRules, findRule, pageRules, ruleKey, upsertRules, type RuleFilter, type StoredRule } from '../../shared/builtin/repo.js';
-import { say, warn, withTables } from './builtin-common.js';
+import { deleteRule, existingRules, findRule, ruleKey, rulePages, upsertRules, type RuleFilter, type StoredRule } from '../../shared/builtin/repo.js';
+import { fail, say, withTables } from './builtin-common.js';
 
 interface Owner {
   clientid?: string;
@@ -49,8 +49,7 @@ export function register(program: Command): void {
       withTables(async (session) => {
         const who = owner(opts);
         if (typeof who === 'string') {
-          warn(`error: ${who}`);
-          process.exitCode = 1;
+          fail(who);
           return;
         }
         const fields = {
@@ -63,8 +62,7 @@ export function register(program: Command): void {
         };
         const checked = checkRule(fields);
         if ('invalid' in checked) {
-          warn(`error: ${checked.invalid}`);
-          process.exitCode = 1;
+          fail(checked.invalid);
           return;
         }
         const existed = await session.transaction(async (tx) => {
@@ -84,12 +82,10 @@ export function register(program: Command): void {
       withTables(async (session) => {
         for (const id of ids) {
           if (!/^[0-9]{1,18}$/.test(id)) {
-            warn(`error: rule id ${JSON.stringify(id)} is not a number`);
-            process.exitCode = 1;
+            fail(`rule id ${JSON.stringify(id)} is not a number`);
           } else if (await deleteRule(session, id)) say(`removed rule ${id}`);
           else {
-            warn(`error: no rule ${id}`);
-            process.exitCode = 1;
+            fail(`no rule ${id}`);
           }
         }
       }),
@@ -106,17 +102,12 @@ export function register(program: Command): void {
         const any = opts.clientid === undefined && opts.username === undefined && opts.all !== true;
         const who = any ? undefined : owner(opts);
         if (typeof who === 'string') {
-          warn(`error: ${who}`);
-          process.exitCode = 1;
+          fail(who);
           return;
         }
         const filter: RuleFilter = who === undefined ? {} : who;
-        let after: string | undefined;
-        for (;;) {
-          const page = await pageRules(session, filter, after, 1000);
+        for await (const page of rulePages(session, filter)) {
           for (const r of page) say(describe(r));
-          if (page.length < 1000) break;
-          after = page[page.length - 1]?.id;
         }
       }),
     );

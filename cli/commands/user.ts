@@ -1,8 +1,8 @@
 import { text } from 'node:stream/consumers';
 import type { Command } from 'commander';
 import { checkUser } from '../../shared/builtin/model.js';
-import { deleteUser, existingUsers, pageUsers, upsertUsers } from '../../shared/builtin/repo.js';
-import { say, warn, withTables } from './builtin-common.js';
+import { deleteUser, existingUsers, upsertUsers, userPages } from '../../shared/builtin/repo.js';
+import { fail, say, withTables } from './builtin-common.js';
 
 interface AddOptions {
   password?: string;
@@ -26,14 +26,12 @@ export function register(program: Command): void {
       withTables(async (session, settings) => {
         const password = opts.passwordStdin ? (await text(process.stdin)).replace(/\r?\n$/, '') : opts.password;
         if (password === undefined || password === '') {
-          warn('error: give the password with --password-stdin (or --password)');
-          process.exitCode = 1;
+          fail('give the password with --password-stdin (or --password)');
           return;
         }
         const checked = await checkUser({ user_id: userId, password, is_superuser: opts.superuser ?? false }, settings.passwordHash);
         if ('invalid' in checked) {
-          warn(`error: ${checked.invalid}`);
-          process.exitCode = 1;
+          fail(checked.invalid);
           return;
         }
         const replaced = await session.transaction(async (tx) => {
@@ -43,8 +41,7 @@ export function register(program: Command): void {
           return exists;
         });
         if (replaced === undefined) {
-          warn(`error: user ${JSON.stringify(userId)} exists; add --replace to replace it`);
-          process.exitCode = 1;
+          fail(`user ${JSON.stringify(userId)} exists; add --replace to replace it`);
           return;
         }
         say(`${replaced ? 'replaced' : 'added'} user ${JSON.stringify(userId)} (${settings.passwordHash.name}${checked.ok.isSuperuser ? ', superuser' : ''})`);
@@ -58,8 +55,7 @@ export function register(program: Command): void {
       withTables(async (session) => {
         if (await deleteUser(session, userId)) say(`removed user ${JSON.stringify(userId)}`);
         else {
-          warn(`error: no user ${JSON.stringify(userId)}`);
-          process.exitCode = 1;
+          fail(`no user ${JSON.stringify(userId)}`);
         }
       }),
     );
@@ -69,12 +65,8 @@ export function register(program: Command): void {
     .description('list users (never their hashes): user_id and superuser flag, one per line')
     .action(() =>
       withTables(async (session) => {
-        let after: string | undefined;
-        for (;;) {
-          const page = await pageUsers(session, after, 1000);
+        for await (const page of userPages(session)) {
           for (const u of page) say(u.isSuperuser ? `${u.userId}\tsuperuser` : u.userId);
-          if (page.length < 1000) break;
-          after = page[page.length - 1]?.userId;
         }
       }),
     );

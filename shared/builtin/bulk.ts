@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import { BackendError } from '../errors.js';
 import type { HashConfig } from '../hash.js';
-import type { SqlRunner, SqlSession } from '../db/session.js';
+import type { SqlRunner } from '../db/port.js';
+import type { SqlSession } from '../db/session.js';
 import { checkRule, checkUser, RULE_FIELDS, USER_FIELDS, type BuiltinRule, type BuiltinUser, type Checked } from './model.js';
 import { csvRecords, InputError, jsonArrayRecords, jsonlRecords, type Format, type InputRecord } from './readers.js';
 import { existingRules, existingUsers, markSeen, ruleKey, seenBefore, startSeen, upsertRules, upsertUsers } from './repo.js';
@@ -79,7 +80,7 @@ const USERS: Kind<BuiltinUser> = {
 const RULES: Kind<BuiltinRule> = {
   allowed: RULE_FIELDS,
   required: ['permission', 'action', 'topic'],
-  check: (fields) => checkRule(fields),
+  check: checkRule,
   key: ruleKey,
   existing: existingRules,
   upsert: upsertRules,

@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
-import type { SqlRunner } from '../db/session.js';
+import type { SqlRunner } from '../db/port.js';
 import type { ImportKind } from './bulk.js';
 import { RULE_FIELDS, ruleRecord, type BuiltinRule, type BuiltinUser } from './model.js';
 import type { Format } from './readers.js';
-import { pageRules, pageUsers } from './repo.js';
+import { rulePages, userPages } from './repo.js';
 
 /**
  * Export of the built-in tables in the formats import reads: EMQX's user columns (`user_id`,
@@ -14,7 +14,6 @@ import { pageRules, pageUsers } from './repo.js';
  */
 
 const USER_COLUMNS = ['user_id', 'password_hash', 'salt', 'is_superuser'];
-const PAGE = 1000;
 
 function userObject(u: BuiltinUser): Record<string, unknown> {
   return { user_id: u.userId, password_hash: u.passwordHash, salt: u.salt, is_superuser: u.isSuperuser };
@@ -48,20 +47,12 @@ export async function exportRecords(db: SqlRunner, kind: ImportKind, format: For
     count += rows.length;
   };
   if (kind === 'users') {
-    let after: string | undefined;
-    for (;;) {
-      const page = await pageUsers(db, after, PAGE);
+    for await (const page of userPages(db)) {
       await emit(page.map(userObject), () => page.map((u) => [u.userId, u.passwordHash, u.salt, u.isSuperuser ? 'true' : 'false']), USER_COLUMNS);
-      if (page.length < PAGE) break;
-      after = page[page.length - 1]?.userId;
     }
   } else {
-    let after: string | undefined;
-    for (;;) {
-      const page = await pageRules(db, {}, after, PAGE);
+    for await (const page of rulePages(db, {})) {
       await emit(page.map(ruleObject), () => page.map((r) => Object.values(ruleRecord(r))), [...RULE_FIELDS]);
-      if (page.length < PAGE) break;
-      after = page[page.length - 1]?.id;
     }
   }
   if (format === 'json') await put(out, count === 0 ? ']\n' : '\n]\n');

@@ -33,7 +33,10 @@ const MAX_RECORD_BYTES = 64 * 1024;
 const GROUP = 500;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Splits a byte stream into lines on LF, dropping a CR before it; bytes are decoded later, per line. */
+/**
+ * Splits a byte stream into lines on LF, dropping a CR before it and a UTF-8 byte order mark at the
+ * start of the first line; bytes are decoded later, per line.
+ */
 async function* lines(input: AsyncIterable<Buffer | string>): AsyncGenerator<Line> {
   let rest: Buffer = Buffer.alloc(0);
   let n = 0;
@@ -42,14 +45,19 @@ async function* lines(input: AsyncIterable<Buffer | string>): AsyncGenerator<Lin
     let at = buf.indexOf(0x0a);
     while (at >= 0) {
       n += 1;
-      yield { n, bytes: trimCr(buf.subarray(0, at)) };
+      yield lineOf(n, buf.subarray(0, at));
       buf = buf.subarray(at + 1);
       at = buf.indexOf(0x0a);
     }
     rest = Buffer.from(buf); // copy: never pin the whole chunk for a short tail
   }
-  if (rest.length > 0) yield { n: n + 1, bytes: trimCr(rest) };
+  if (rest.length > 0) yield lineOf(n + 1, rest);
 }
+
+const lineOf = (n: number, raw: Buffer): Line => {
+  const bytes = trimCr(raw);
+  return { n, bytes: n === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes };
+};
 
 const trimCr = (b: Buffer): Buffer => (b.length > 0 && b[b.length - 1] === 0x0d ? b.subarray(0, b.length - 1) : b);
 
@@ -71,15 +79,10 @@ async function* csvRawRecords(input: AsyncIterable<Buffer | string>): AsyncGener
   const source = lines(input)[Symbol.asyncIterator]();
   const replay: Line[] = [];
   const next = async (): Promise<Line | undefined> => replay.shift() ?? (await source.next()).value ?? undefined;
-  let bomChecked = false;
   for (;;) {
     const first = await next();
     if (first === undefined) return;
-    let head = first.bytes;
-    if (!bomChecked) {
-      bomChecked = true;
-      if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) head = head.subarray(3);
-    }
+    const head = first.bytes;
     if (head.length === 0) continue; // blank lines are not records
     const group: Line[] = [{ n: first.n, bytes: head }];
     let quotes = countQuotes(head);
@@ -208,11 +211,8 @@ function readHeader(text: string, line: number, allowed: readonly string[], requ
 
 /** JSON Lines: one JSON object per line; a line that does not parse is rejected on its own. */
 export async function* jsonlRecords(input: AsyncIterable<Buffer | string>): AsyncGenerator<InputRecord> {
-  let first = true;
   for await (const line of lines(input)) {
-    let bytes = line.bytes;
-    if (first && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
-    first = false;
+    const bytes = line.bytes;
     if (bytes.length === 0 || /^\s*$/.test(bytes.toString('latin1'))) continue;
     let text: string;
     try {

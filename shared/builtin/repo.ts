@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { SqlRunner } from '../db/session.js';
+import type { SqlRunner } from '../db/port.js';
 import type { Row } from '../types.js';
 import type { BuiltinRule, BuiltinUser, WhoType } from './model.js';
 import { ACL_TABLE, USER_TABLE } from './tables.js';
@@ -57,13 +57,27 @@ export async function deleteUser(db: SqlRunner, userId: string): Promise<boolean
 }
 
 /** Up to `limit` users after `after` (by user_id): pages through any number of users in bounded memory. */
-export async function pageUsers(db: SqlRunner, after: string | undefined, limit: number): Promise<BuiltinUser[]> {
+async function pageUsers(db: SqlRunner, after: string | undefined, limit: number): Promise<BuiltinUser[]> {
   const where = after === undefined ? '' : ` WHERE user_id > ${marker(db, 1)}`;
   const rows = await db.query(
     `SELECT user_id, password_hash, salt, is_superuser FROM ${USER_TABLE}${where} ORDER BY user_id LIMIT ${Math.trunc(limit)}`,
     after === undefined ? [] : [after],
   );
   return rows.map((r) => ({ userId: text(r['user_id']), passwordHash: text(r['password_hash']), salt: text(r['salt'] ?? ''), isSuperuser: bool(r['is_superuser']) }));
+}
+
+/** Rows per page when walking a whole table. */
+const PAGE_SIZE = 1000;
+
+/** Every user in user_id order, a page at a time (bounded memory however many there are). */
+export async function* userPages(db: SqlRunner): AsyncGenerator<BuiltinUser[]> {
+  let after: string | undefined;
+  for (;;) {
+    const page = await pageUsers(db, after, PAGE_SIZE);
+    yield page;
+    if (page.length < PAGE_SIZE) return;
+    after = page[page.length - 1]?.userId;
+  }
 }
 
 // ---- rules ----
@@ -123,7 +137,7 @@ export interface RuleFilter {
 }
 
 /** Up to `limit` rules after id `after`, in id order, optionally for one owner. */
-export async function pageRules(db: SqlRunner, filter: RuleFilter, after: string | undefined, limit: number): Promise<StoredRule[]> {
+async function pageRules(db: SqlRunner, filter: RuleFilter, after: string | undefined, limit: number): Promise<StoredRule[]> {
   const where: string[] = [];
   const params: string[] = [];
   const add = (sql: (m: string) => string, value: string) => {
@@ -138,6 +152,17 @@ export async function pageRules(db: SqlRunner, filter: RuleFilter, after: string
     params,
   );
   return rows.map(storedRule);
+}
+
+/** Every rule matching `filter` in id order, a page at a time. */
+export async function* rulePages(db: SqlRunner, filter: RuleFilter): AsyncGenerator<StoredRule[]> {
+  let after: string | undefined;
+  for (;;) {
+    const page = await pageRules(db, filter, after, PAGE_SIZE);
+    yield page;
+    if (page.length < PAGE_SIZE) return;
+    after = page[page.length - 1]?.id;
+  }
 }
 
 const oneOf = <T extends string>(value: string, allowed: readonly T[], fallback: T): T => allowed.find((a) => a === value) ?? fallback;

@@ -1,14 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Dialect } from '../template.js';
-import { ACL_TABLE, existingTables, USER_TABLE, type SqlRunner } from './tables.js';
+import type { SqlRunner } from '../db/port.js';
+import { ACL_TABLE, existingTables, USER_TABLE } from './tables.js';
 
 /**
  * `mqtt-auth migrate`: creates the built-in tables from `infra/schema/builtin-*.sql`. Reads files
  * next to the sources, so only the CLI and tests import this module; the Lambda path needs only
  * `tables.ts`.
  */
-
-export { ACL_TABLE, builtinTablesExist, existingTables, USER_TABLE, type SqlRunner } from './tables.js';
 
 /** The schema file of one dialect, resolved when needed (never at module load). */
 const schemaFile = (dialect: Dialect): URL => new URL(`../../infra/schema/${dialect === 'mysql' ? 'builtin-mysql.sql' : 'builtin-postgresql.sql'}`, import.meta.url);

@@ -1,4 +1,4 @@
-import type { SqlStore } from '../db/port.js';
+import type { SqlRunner } from '../db/port.js';
 
 /**
  * The built-in store's table names and the check whether they exist: plain SQL, no file reads, so
@@ -9,9 +9,6 @@ import type { SqlStore } from '../db/port.js';
 /** The managed tables of the built-in store. */
 export const USER_TABLE = 'mqtt_builtin_user';
 export const ACL_TABLE = 'mqtt_builtin_acl';
-
-/** Anything that runs one statement: a store, or one transaction of a session. */
-export type SqlRunner = Pick<SqlStore, 'dialect' | 'query'>;
 
 /** Which of the built-in tables exist in the connected database (its current schema). */
 export async function existingTables(db: SqlRunner): Promise<Set<string>> {

@@ -13,6 +13,9 @@ export interface SqlStore {
   close(): Promise<void>;
 }
 
+/** Anything that runs one statement: a store, a session, or one transaction of a session. */
+export type SqlRunner = Pick<SqlStore, 'dialect' | 'query'>;
+
 /** Where a pooled driver connects when credentials come from a secret instead of a URL. */
 export interface DbTarget {
   readonly host: string;

@@ -2,7 +2,7 @@ import { BackendError } from '../errors.js';
 import type { Settings } from '../settings.js';
 import type { Dialect } from '../template.js';
 import type { Row } from '../types.js';
-import type { DbTarget } from './port.js';
+import type { DbTarget, SqlRunner } from './port.js';
 import { errorCode } from './retry.js';
 
 /**
@@ -20,9 +20,6 @@ export interface SqlSession {
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
-
-/** What runs statements inside a transaction (and what read-only helpers need). */
-export type SqlRunner = Pick<SqlSession, 'dialect' | 'query'>;
 
 /**
  * A session on the database the settings name: DATABASE_URL, embedded PGlite (DATA_DIR), the DB_*
