@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { ROUTES } from '../shared/routes.js';
+import { interleave, median } from './interleave.js';
 
 /**
  * Part of `npm run bench` (alone: `npm run bench:bundles`): the Lambda bundles of every example
@@ -62,11 +63,6 @@ function initMs(b: Bundle): number {
   return Number(ms);
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 const kb = (n: number): string => `${(n / 1000).toFixed(1)} KB`;
 
 async function main(): Promise<void> {
@@ -119,13 +115,8 @@ async function main(): Promise<void> {
 
   const timed = [baseline, ...parts, ...bundles.filter((b) => b.timed)];
   for (const b of timed) initMs(b); // warm the file cache
-  for (let round = 0; round < ROUNDS; round += 1) {
-    // Rotate the order each round, so the machine's load drifts over every bundle alike.
-    for (let i = 0; i < timed.length; i += 1) {
-      const b = timed[(i + round) % timed.length] as Bundle;
-      b.samples.push(initMs(b));
-    }
-  }
+  // Rotate the order each round, so the machine's load drifts over every bundle alike.
+  (await interleave(timed, ROUNDS, initMs)).forEach((samples, i) => timed[i]!.samples.push(...samples));
 
   const base = median(baseline.samples);
   console.log(`\nLambda bundles (esbuild, minified, node${NODE_MAJOR}, AWS SDK external), ${ROUNDS} fresh processes per timed bundle, interleaved:`);
