@@ -22,7 +22,14 @@ interface Tenant {
 }
 const require = createRequire(import.meta.url);
 const { readStage } = require('../infra/tenant.cjs') as { readStage(stage: string): Tenant };
-const bundle = require('../infra/bundle.cjs') as { stagePlugins(t: Tenant['database'] & { passwordHash?: string }): Plugin[]; esbuildOptions(node: number): Record<string, unknown> };
+/** The module itself is what serverless-esbuild calls: the plugins of the stage whose environment it is given. */
+const bundle = require('../infra/bundle.cjs') as {
+  (serverless: { service: { provider: { environment: Record<string, string> } } }): Plugin[];
+  stagePlugins(t: Tenant['database'] & { passwordHash?: string }): Plugin[];
+  esbuildOptions(node: number): Record<string, unknown>;
+};
+/** The plugins packaging uses for a stage with this Lambda environment. */
+const pluginsFor = (environment: Record<string, string>): Plugin[] => bundle({ service: { provider: { environment } } });
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const OUT = `${ROOT}.tmp/bench-bundles`;
@@ -95,7 +102,7 @@ async function main(): Promise<void> {
     const tenant = readStage(stage);
     for (const fn of fns) {
       const file = `${OUT}/${stage}/${fn}.cjs`;
-      const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, bundle.stagePlugins({ ...tenant.database, ...(tenant.environment['PASSWORD_HASH'] === undefined ? {} : { passwordHash: tenant.environment['PASSWORD_HASH'] }) }));
+      const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, pluginsFor(tenant.environment));
       // LOG_LEVEL silent keeps the start-up log line out of the measurement's output, not its cost:
       // pino is still built and the settings still parsed.
       bundles.push({ label: `${stage}/${fn}`, file, bytes, env: { ...tenant.environment, LOG_LEVEL: 'silent' }, timed: TIMED.has(fn), samples: [] });
@@ -108,7 +115,7 @@ async function main(): Promise<void> {
     const { PASSWORD_HASH: _hash, ...environment } = tenant.environment;
     for (const fn of TIMED) {
       const file = `${OUT}/acme-postgres-sha256/${fn}.cjs`;
-      const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, bundle.stagePlugins(tenant.database));
+      const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, pluginsFor(environment));
       bundles.push({ label: `acme-postgres/${fn} (PASSWORD_HASH sha256)`, file, bytes, env: { ...environment, LOG_LEVEL: 'silent' }, timed: true, samples: [] });
     }
   }
