@@ -8,6 +8,7 @@ import { loadSettings } from '../shared/settings.js';
 import type { Context } from 'aws-lambda';
 import { freshDatabase, SCHEMA, TEST_MYSQL_URL, TEST_POSTGRES_URL, type Engine } from '../tests/helpers/databases.js';
 import { apiEvent } from '../tests/helpers/harness.js';
+import { interleave, median, timed } from './interleave.js';
 
 /**
  * `npm run bench`: one authentication (default query, sha256 with a salt) per operation, on real
@@ -117,24 +118,13 @@ async function benchEngine(engine: Engine): Promise<void> {
   ];
   // Interleaved: every round times one operation of each variant, in a rotating order, so drift in
   // the machine's load hits all of them alike. The first rounds only warm up.
-  const samples = new Map<string, number[]>(variants.map(([name]) => [name, []]));
   const ROUNDS = 1500;
   const WARMUP = 200;
-  for (let round = 0; round < ROUNDS + WARMUP; round += 1) {
-    for (let k = 0; k < variants.length; k += 1) {
-      const [name, op] = variants[(round + k) % variants.length]!;
-      const started = performance.now();
-      await op();
-      if (round >= WARMUP) samples.get(name)!.push(performance.now() - started);
-    }
-  }
-  const median = (name: string): number => {
-    const xs = [...(samples.get(name) ?? [])].sort((x, y) => x - y);
-    return xs[Math.floor(xs.length / 2)] ?? NaN;
-  };
-  const base = median('pooled driver by hand (baseline)');
+  const samples = await interleave(variants, ROUNDS, ([, op]) => timed(op), WARMUP);
+  const medians = variants.map((_, i) => median(samples[i]!));
+  const base = medians[0]!;
   console.log(`\n${engine} (${engine === 'postgres' ? TEST_POSTGRES_URL : TEST_MYSQL_URL}), ${USERS} users, one caller, median latency as a ratio to the baseline:`);
-  for (const [name] of variants) console.log(`  ${name.padEnd(36)} ${(median(name) / base).toFixed(2)}×   (median ${(median(name) * 1000).toFixed(0)} µs here, now)`);
+  variants.forEach(([name], i) => console.log(`  ${name.padEnd(36)} ${(medians[i]! / base).toFixed(2)}×   (median ${(medians[i]! * 1000).toFixed(0)} µs here, now)`));
 
   // Throughput with 32 concurrent callers over the same pools.
   const concurrent = async (fn: () => Promise<unknown>, total = 4000, callers = 32): Promise<number> => {

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { ROUTES } from '../shared/routes.js';
+import { interleave, median } from './interleave.js';
 
 /**
  * Part of `npm run bench` (alone: `npm run bench:bundles`): the Lambda bundles of every example
@@ -21,7 +22,14 @@ interface Tenant {
 }
 const require = createRequire(import.meta.url);
 const { readStage } = require('../infra/tenant.cjs') as { readStage(stage: string): Tenant };
-const bundle = require('../infra/bundle.cjs') as { stagePlugins(t: Tenant['database'] & { passwordHash?: string }): Plugin[]; esbuildOptions(node: number): Record<string, unknown> };
+/** The module itself is what serverless-esbuild calls: the plugins of the stage whose environment it is given. */
+const bundle = require('../infra/bundle.cjs') as {
+  (serverless: { service: { provider: { environment: Record<string, string> } } }): Plugin[];
+  stagePlugins(t: Tenant['database'] & { passwordHash?: string }): Plugin[];
+  esbuildOptions(node: number): Record<string, unknown>;
+};
+/** The plugins packaging uses for a stage with this Lambda environment. */
+const pluginsFor = (environment: Record<string, string>): Plugin[] => bundle({ service: { provider: { environment } } });
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const OUT = `${ROOT}.tmp/bench-bundles`;
@@ -62,11 +70,6 @@ function initMs(b: Bundle): number {
   return Number(ms);
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 const kb = (n: number): string => `${(n / 1000).toFixed(1)} KB`;
 
 async function main(): Promise<void> {
@@ -99,7 +102,7 @@ async function main(): Promise<void> {
     const tenant = readStage(stage);
     for (const fn of fns) {
       const file = `${OUT}/${stage}/${fn}.cjs`;
-      const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, bundle.stagePlugins({ ...tenant.database, ...(tenant.environment['PASSWORD_HASH'] === undefined ? {} : { passwordHash: tenant.environment['PASSWORD_HASH'] }) }));
+      const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, pluginsFor(tenant.environment));
       // LOG_LEVEL silent keeps the start-up log line out of the measurement's output, not its cost:
       // pino is still built and the settings still parsed.
       bundles.push({ label: `${stage}/${fn}`, file, bytes, env: { ...tenant.environment, LOG_LEVEL: 'silent' }, timed: TIMED.has(fn), samples: [] });
@@ -112,20 +115,15 @@ async function main(): Promise<void> {
     const { PASSWORD_HASH: _hash, ...environment } = tenant.environment;
     for (const fn of TIMED) {
       const file = `${OUT}/acme-postgres-sha256/${fn}.cjs`;
-      const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, bundle.stagePlugins(tenant.database));
+      const bytes = await buildTo(file, { path: `${ROOT}functions/${fn}.ts` }, pluginsFor(environment));
       bundles.push({ label: `acme-postgres/${fn} (PASSWORD_HASH sha256)`, file, bytes, env: { ...environment, LOG_LEVEL: 'silent' }, timed: true, samples: [] });
     }
   }
 
   const timed = [baseline, ...parts, ...bundles.filter((b) => b.timed)];
   for (const b of timed) initMs(b); // warm the file cache
-  for (let round = 0; round < ROUNDS; round += 1) {
-    // Rotate the order each round, so the machine's load drifts over every bundle alike.
-    for (let i = 0; i < timed.length; i += 1) {
-      const b = timed[(i + round) % timed.length] as Bundle;
-      b.samples.push(initMs(b));
-    }
-  }
+  // Rotate the order each round, so the machine's load drifts over every bundle alike.
+  (await interleave(timed, ROUNDS, initMs)).forEach((samples, i) => timed[i]!.samples.push(...samples));
 
   const base = median(baseline.samples);
   console.log(`\nLambda bundles (esbuild, minified, node${NODE_MAJOR}, AWS SDK external), ${ROUNDS} fresh processes per timed bundle, interleaved:`);

@@ -6,6 +6,7 @@ import { createLogger } from '../shared/log.js';
 import { loadSettings } from '../shared/settings.js';
 import { freshDatabase, SCHEMA, type Engine } from '../tests/helpers/databases.js';
 import { apiEvent } from '../tests/helpers/harness.js';
+import { interleave, median, timed } from './interleave.js';
 
 /**
  * `npm run bench:subscribe`: a VerneMQ `auth_on_subscribe` of 50 filters through the handler, on real
@@ -52,25 +53,17 @@ async function benchEngine(engine: Engine): Promise<void> {
     }],
   ];
   // Interleaved in a rotating order so drift in the machine's load hits every variant alike.
-  const samples = new Map<string, number[]>(variants.map(([name]) => [name, []]));
   const perOp = new Map<string, number>();
-  for (let round = 0; round < ROUNDS + WARMUP; round += 1) {
-    for (let k = 0; k < variants.length; k += 1) {
-      const [name, op] = variants[(round + k) % variants.length]!;
-      const before = queries;
-      const started = performance.now();
-      await op();
-      if (round >= WARMUP) samples.get(name)!.push(performance.now() - started);
-      perOp.set(name, queries - before);
-    }
-  }
-  const median = (name: string): number => {
-    const xs = [...(samples.get(name) ?? [])].sort((x, y) => x - y);
-    return xs[Math.floor(xs.length / 2)] ?? NaN;
-  };
-  const base = median('one-filter subscribe (baseline)');
+  const samples = await interleave(variants, ROUNDS, async ([name, op]) => {
+    const before = queries;
+    const ms = await timed(op);
+    perOp.set(name, queries - before);
+    return ms;
+  }, WARMUP);
+  const medians = variants.map((_, i) => median(samples[i]!));
+  const base = medians[0]!;
   console.log(`\n${engine}: median latency as a ratio to a one-filter subscribe, and ACL queries per operation:`);
-  for (const [name] of variants) console.log(`  ${name.padEnd(34)} ${(median(name) / base).toFixed(2)}×   ${perOp.get(name)} queries`);
+  variants.forEach(([name], i) => console.log(`  ${name.padEnd(34)} ${(medians[i]! / base).toFixed(2)}×   ${perOp.get(name)} queries`));
   await opened.close();
   await db.close();
 }

@@ -74,13 +74,11 @@ function hashLibraries(passwordHash) {
  * - @middy/core uses `ReadableStream` only in its `streamifyResponse` mode, which the functions do
  *   not turn on (API Gateway gets whole JSON responses).
  */
-const LAZY_BUILTINS = [
-  {
-    module: 'stream/web',
-    from: /[\\/]node_modules[\\/]@middy[\\/]core$/,
-    contents: `Object.defineProperty(exports, 'ReadableStream', { enumerable: true, get: () => require('node:stream/web').ReadableStream });`,
-  },
-];
+const LAZY_STREAM_WEB = {
+  module: 'stream/web',
+  from: /[\\/]node_modules[\\/]@middy[\\/]core$/,
+  contents: `Object.defineProperty(exports, 'ReadableStream', { enumerable: true, get: () => require('node:stream/web').ReadableStream });`,
+};
 
 /**
  * Library entry points chosen for a stage's bundle, each for one measured reason:
@@ -101,11 +99,8 @@ function leanPlugin({ passwordHash } = {}) {
     setup(build) {
       build.onResolve({ filter: /^hash-wasm$/ }, () => ({ path: hashWasmEsm }));
       // Built-ins a library needs on one path the functions never take, required when first read.
-      build.onResolve({ filter: /^(node:)?stream\/web$/ }, (args) => {
-        const lazy = LAZY_BUILTINS.find((l) => l.module === args.path.replace(/^node:/, '') && l.from.test(args.resolveDir));
-        return lazy ? { path: lazy.module, namespace: 'lazy-builtin' } : undefined;
-      });
-      build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({ contents: LAZY_BUILTINS.find((l) => l.module === args.path).contents, loader: 'js' }));
+      build.onResolve({ filter: /^(node:)?stream\/web$/ }, (args) => (LAZY_STREAM_WEB.from.test(args.resolveDir) ? { path: LAZY_STREAM_WEB.module, namespace: 'lazy-builtin' } : undefined));
+      build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, () => ({ contents: LAZY_STREAM_WEB.contents, loader: 'js' }));
       if (!hashes.bcrypt) build.onResolve({ filter: /^bcryptjs$/ }, () => ({ path: 'bcryptjs', namespace: 'absent-library' }));
       if (!hashes.argon2) {
         // Only auto reaches Argon2 and the other foreign formats (shared/hash-foreign.ts).
@@ -171,8 +166,6 @@ function pluginsForServerless(serverless) {
 
 module.exports = pluginsForServerless;
 module.exports.driverPlugin = driverPlugin;
-module.exports.leanPlugin = leanPlugin;
 module.exports.stagePlugins = stagePlugins;
 module.exports.hashLibraries = hashLibraries;
 module.exports.esbuildOptions = esbuildOptions;
-module.exports.keptAdapters = keptAdapters;

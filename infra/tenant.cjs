@@ -95,6 +95,9 @@ const record = v.pipe(
   v.transform((o) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== '__proto__'))),
 );
 
+/** The value at a path of keys in a stage file, undefined where the path ends early. */
+const valueAt = (s, at) => at.reduce((o, k) => (o === undefined ? undefined : o[k]), s);
+
 /** The stage file. Unknown keys are refused, so a misspelt field is named rather than ignored. */
 const StageFile = v.pipe(
   strict({
@@ -128,10 +131,10 @@ const StageFile = v.pipe(
   ...[['database', 'secretArn'], ['database', 'resourceArn'], ['brokerTokenSecretArn']].map((at) =>
     v.forward(
       v.check((s) => {
-        const value = at.reduce((o, k) => (o === undefined ? undefined : o[k]), s);
+        const value = valueAt(s, at);
         // Not an ARN at all: the field's own schema says so.
         return typeof value !== 'string' || !value.startsWith('arn:') || value.split(':')[3] === s.region;
-      }, (issue) => `is in region ${String(at.reduce((o, k) => (o === undefined ? undefined : o[k]), issue.input)).split(':')[3]}, not the stage's region ${issue.input.region} (the functions read it in their own region)`),
+      }, (issue) => `is in region ${String(valueAt(issue.input, at)).split(':')[3]}, not the stage's region ${issue.input.region} (the functions read it in their own region)`),
       at,
     ),
   ),
@@ -211,7 +214,7 @@ function environment(t) {
     env.DB_HOST = db.host;
     env.DB_PORT = String(db.port ?? (db.engine === 'postgres' ? 5432 : 3306));
     env.DB_NAME = db.name;
-    env.DB_TLS = db.tls ?? 'verify-full';
+    env.DB_TLS = db.tls;
   } else {
     env.DB_RESOURCE_ARN = db.resourceArn;
     if (db.name !== undefined) env.DB_NAME = db.name;
@@ -282,10 +285,7 @@ async function tenantFor({ resolveVariable }) {
 module.exports = {
   StageError,
   readStage,
-  environment,
-  iamStatements,
   functionsFromRoutes,
-  routes,
   // What serverless.yml reads.
   environmentForStage: async (ctx) => (await tenantFor(ctx)).environment,
   regionForStage: async (ctx) => (await tenantFor(ctx)).region,
@@ -293,7 +293,7 @@ module.exports = {
   vpcForStage: async (ctx) => {
     const t = await tenantFor(ctx);
     // null: no VPC (the Data API is reached over HTTPS); serverless.yml falls back to null.
-    return t.vpc === undefined ? null : { subnetIds: t.vpc.subnetIds, securityGroupIds: t.vpc.securityGroupIds };
+    return t.vpc ?? null;
   },
   iamForStage: async (ctx) => iamStatements(await tenantFor(ctx)),
   functions: async () => functionsFromRoutes(routes()),

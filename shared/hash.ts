@@ -172,21 +172,18 @@ export async function verifyPassword(cfg: HashConfig, password: string, stored: 
     case 'bcrypt':
       return cfg.salt_column ? verifyBcryptWithSalt(password, stored, saltText) : verifyBcrypt(password, stored);
     case 'pbkdf2': {
+      const problem = storedHashProblem(cfg, stored);
+      if (problem) return { ok: false, malformed: `stored value is ${problem}` };
       const keylen = cfg.dk_length ?? DIGESTS[cfg.mac_fun].bytes;
-      if (stored.length !== keylen * 2 || !HEX.test(stored)) {
-        return { ok: false, malformed: `stored value is not a ${keylen}-byte hex PBKDF2 key` };
-      }
       const key = await pbkdf2Async(Buffer.from(password, 'utf8'), Buffer.from(saltText, 'utf8'), cfg.iterations, keylen, DIGESTS[cfg.mac_fun].node);
       return { ok: safeEqual(key, Buffer.from(stored, 'hex')) };
     }
     case 'auto':
       return verifyAuto(cfg.salt_encoding, password, stored);
     default: {
-      const { bytes, node } = DIGESTS[cfg.name];
-      if (stored.length !== bytes * 2 || !HEX.test(stored)) {
-        return { ok: false, malformed: `stored value is not a ${bytes * 2}-character hex ${cfg.name} digest` };
-      }
-      const digest = createHash(node).update(salted(cfg.salt_position, password, saltText), 'utf8').digest();
+      const problem = storedHashProblem(cfg, stored);
+      if (problem) return { ok: false, malformed: `stored value is ${problem}` };
+      const digest = createHash(DIGESTS[cfg.name].node).update(salted(cfg.salt_position, password, saltText), 'utf8').digest();
       return { ok: safeEqual(digest, Buffer.from(stored, 'hex')) };
     }
   }

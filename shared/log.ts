@@ -16,8 +16,6 @@ export interface LogDestination {
   write(line: string): unknown;
 }
 
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
 /** One level's method: an object of fields and a message, or a message alone. */
 export interface LogFn {
   (fields: object, msg?: string): void;
@@ -35,7 +33,7 @@ export interface Logger {
   trace: LogFn;
 }
 
-export const REDACTED_PATHS = ['password', '*.password', 'password_hash', '*.password_hash', 'salt', '*.salt', 'cert_pem', '*.cert_pem', 'params', '*.params'];
+const REDACTED_PATHS = ['password', '*.password', 'password_hash', '*.password_hash', 'salt', '*.salt', 'cert_pem', '*.cert_pem', 'params', '*.params'];
 
 export function createLogger(level: string, destination: LogDestination = stdout): Logger {
   return pino({

@@ -239,8 +239,8 @@ const SETTINGS = {
   HTTP_SOURCE_METHOD: fallback(() => schema.picklist(['post', 'get']), 'post'),
   HTTP_SOURCE_HEADERS: fallback(() => stringMap('header values'), {}),
   HTTP_SOURCE_TIMEOUT_MS: fallback(() => int(100, 30_000), 2000),
-  HTTP_SOURCE_AUTHN_BODY: fallback(() => stringMap('templates'), { ...DEFAULT_HTTP_AUTHN_BODY }),
-  HTTP_SOURCE_AUTHZ_BODY: fallback(() => stringMap('templates'), { ...DEFAULT_HTTP_AUTHZ_BODY }),
+  HTTP_SOURCE_AUTHN_BODY: fallback(() => stringMap('templates'), DEFAULT_HTTP_AUTHN_BODY),
+  HTTP_SOURCE_AUTHZ_BODY: fallback(() => stringMap('templates'), DEFAULT_HTTP_AUTHZ_BODY),
   EXPLAIN: fallback(() => schema.picklist(['off', 'on']), 'off'),
   VERNEMQ_MAX_FILTERS: fallback(() => int(1, 10_000), 100),
   METRICS: optional(() => schema.picklist(['emf', 'off'])),
@@ -263,12 +263,13 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     raw[name] = parsed.output;
   }
   const s = raw as Raw;
+  const onLambda = s.AWS_LAMBDA_FUNCTION_NAME !== undefined;
   return deepFreeze({
     database: databaseSettings(s),
     brokerToken: s.BROKER_TOKEN,
     brokerTokenSecretArn: s.BROKER_TOKEN_SECRET_ARN,
     brokerTokenTtlS: s.BROKER_TOKEN_TTL_S,
-    onLambda: s.AWS_LAMBDA_FUNCTION_NAME !== undefined,
+    onLambda,
     authnQuery: s.AUTHN_QUERY,
     authzQuery: s.AUTHZ_QUERY,
     passwordHash: parseHashConfig(s.PASSWORD_HASH),
@@ -286,7 +287,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     sources: s.SOURCES,
     httpSource: httpSourceSettings(s),
     explain: s.EXPLAIN === 'on',
-    metrics: { format: s.METRICS ?? (env['AWS_LAMBDA_FUNCTION_NAME'] ? 'emf' : 'off'), namespace: s.METRICS_NAMESPACE },
+    metrics: { format: s.METRICS ?? (onLambda ? 'emf' : 'off'), namespace: s.METRICS_NAMESPACE },
     builtinUserIdType: s.BUILTIN_USER_ID_TYPE,
     vernemqMaxFilters: s.VERNEMQ_MAX_FILTERS,
     pool: {

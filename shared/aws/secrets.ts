@@ -141,7 +141,7 @@ export function parseBrokerToken(secret: string, arn: string): readonly string[]
   return tokens;
 }
 
-export interface BrokerTokenOptions extends SecretOptions {
+export interface BrokerTokenOptions extends Pick<SecretOptions, 'timeoutMs'> {
   /** How long a secret read is trusted before the next request reads it again (BROKER_TOKEN_TTL_S, in ms). */
   readonly ttlMs: number;
   /** Monotonic milliseconds (default `performance.now`); tests inject one to pass the TTL without waiting. */
